@@ -1,0 +1,51 @@
+"""Text normalisation for Chinese citizen input, done once and in one place.
+
+Traditional → Simplified (OpenCC ``t2s``), full-width → half-width (NFKC), control
+characters removed, whitespace collapsed, ASCII lower-cased. Chinese numerals are
+left as they are so later parsers (dates, amounts) still see them.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+
+_CONTROL_RE = re.compile(r"[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\u200b-\u200f\u2028-\u202e\ufeff]")
+_SPACE_RE = re.compile(r"\s+")
+
+
+@lru_cache(maxsize=1)
+def _t2s():
+    import opencc
+
+    return opencc.OpenCC("t2s")
+
+
+def decode_bytes(raw: bytes) -> str:
+    """Decode UTF-8 input strictly; raise UnicodeDecodeError for invalid bytes."""
+    return raw.decode("utf-8")
+
+
+def to_simplified(text: str) -> str:
+    """Convert Traditional Chinese characters to Simplified."""
+    return _t2s().convert(text) if text else text
+
+
+def normalize(text: str) -> str:
+    """Normalise citizen text for matching.
+
+    Args:
+        text: raw input (any width, Traditional or Simplified).
+
+    Returns:
+        Simplified, half-width text with single spaces and lower-case ASCII.
+    """
+    if not text:
+        return ""
+    text = unicodedata.normalize("NFKC", text)
+    text = _CONTROL_RE.sub(" ", text)
+    # Lone surrogates (from broken input) cannot be encoded anywhere downstream.
+    text = text.encode("utf-8", "ignore").decode("utf-8")
+    text = to_simplified(text)
+    return _SPACE_RE.sub(" ", text).strip().lower()

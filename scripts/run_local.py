@@ -1,0 +1,85 @@
+"""Start every local service of the embedded profile and stop them all on Ctrl-C.
+
+Services: the app server (knowledge API, web chat, staff console, channel webhooks)
+always; the Rasa server and the action server when the Rasa venv and a trained model
+exist. Ports: APP_PORT (8000), RASA_PORT (5005), ACTIONS_PORT (5055); host 127.0.0.1
+unless BIND_HOST says otherwise.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+log = logging.getLogger("run_local")
+
+
+def _services() -> list[tuple[str, list[str]]]:
+    host = os.environ.get("BIND_HOST", "127.0.0.1")
+    app_py = str(REPO / ".venv-app" / "bin" / "python")
+    out = [("app", [app_py, "-m", "server"])]
+    os.environ.setdefault("APP_HOST", host)
+    rasa = REPO / ".venv-rasa" / "bin" / "rasa"
+    models = sorted((REPO / "models").glob("*.tar.gz")) if (REPO / "models").is_dir() else []
+    if not (REPO / "bot" / "config.yml").exists():
+        log.info("rasa: skipped — the bot (bot/config.yml) is not part of this checkout yet")
+    elif not rasa.exists():
+        log.info("rasa: skipped — .venv-rasa is missing (run `make setup`)")
+    elif not models:
+        log.info("rasa: skipped — no trained model in models/ (run `make train`)")
+    else:
+        out.append(("actions", [app_py, "-m", "rasa_sdk", "--actions", "actions",
+                                "--port", os.environ.get("ACTIONS_PORT", "5055")]))
+        out.append(("rasa", [str(rasa), "run", "--enable-api", "-i", host,
+                             "-p", os.environ.get("RASA_PORT", "5005"), "--model", str(models[-1]),
+                             "--credentials", "bot/credentials.yml", "--endpoints", "endpoints.yml"]))
+    return out
+
+
+def main() -> int:
+    """Run the services until one exits or Ctrl-C; then stop the rest."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s run_local: %(message)s")
+    os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
+    procs: dict[str, subprocess.Popen[bytes]] = {}
+    for name, cmd in _services():
+        log.info("starting %s: %s", name, " ".join(cmd[1:4]))
+        procs[name] = subprocess.Popen(cmd, cwd=REPO, start_new_session=True)
+    log.info("app server: http://%s:%s/  (Ctrl-C stops everything)",
+             os.environ.get("APP_HOST"), os.environ.get("APP_PORT", "8000"))
+    stopping = False
+
+    def _stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+    code = 0
+    while not stopping:
+        for name, p in procs.items():
+            if p.poll() is not None:
+                log.error("%s exited with code %s; stopping the others", name, p.returncode)
+                code, stopping = p.returncode or 1, True
+                break
+        time.sleep(0.5)
+    for p in procs.values():
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGTERM)
+    deadline = time.time() + 15
+    for p in procs.values():
+        try:
+            p.wait(timeout=max(0.1, deadline - time.time()))
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+    log.info("all services stopped")
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,74 @@
+"""Application factory of the app server."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, abort, jsonify, render_template_string, request
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+log = logging.getLogger(__name__)
+
+INDEX_HTML = """<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">
+<title>市民服务助手</title></head><body>
+<h1>市民服务助手 · 本地服务</h1>
+<ul>
+<li><a href="/api/v1/knowledge/search?q=结婚登记要带什么">知识库检索 API</a>
+    <code>/api/v1/knowledge/search?q=…&amp;k=5</code></li>
+<li><a href="/api/v1/knowledge/services">服务列表 API</a></li>
+<li><a href="/api/v1/knowledge/centers">服务中心 API</a></li>
+<li><a href="/healthz">健康检查</a></li>
+</ul></body></html>"""
+
+
+class Config:
+    """Default configuration (embedded mode)."""
+
+    MAX_CONTENT_LENGTH = 1 * 1024 * 1024  # bodies over 1 MiB are refused with 413
+    JSON_AS_ASCII = False
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """Build the app server.
+
+    Args:
+        config: overrides of :class:`Config` (tests pass their own).
+    """
+    app = Flask(__name__)
+    app.config.from_object(Config)
+    if config:
+        app.config.update(config)
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]
+
+    from knowledge.web.api import bp as knowledge_api
+
+    app.register_blueprint(knowledge_api)
+
+    @app.before_request
+    def refuse_oversized_bodies() -> None:
+        # Checked before routing so no endpoint ever reads an oversized body.
+        limit = app.config["MAX_CONTENT_LENGTH"]
+        if request.content_length is not None and request.content_length > limit:
+            abort(413)
+
+    @app.get("/")
+    def index() -> str:
+        return render_template_string(INDEX_HTML)
+
+    @app.get("/healthz")
+    def healthz() -> Any:
+        return jsonify({"status": "ok"})
+
+    @app.errorhandler(RequestEntityTooLarge)
+    def too_large(exc: RequestEntityTooLarge) -> Any:
+        return jsonify({"error": "too_large", "message": "请求内容过大"}), 413
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception) -> Any:
+        if isinstance(exc, HTTPException):
+            return exc
+        log.exception("unhandled error")
+        return jsonify({"error": "internal", "message": "服务暂时不可用，请稍后再试或拨打 12345"}), 500
+
+    return app
