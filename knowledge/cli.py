@@ -51,17 +51,22 @@ def init_db(seed: bool, seed_dir: Path) -> None:
     if not seed:
         click.echo("schema ready (no seed)")
         return
+    from knowledge.casework import CaseworkRepository
+
     repo = _repo()
     if repo.list_services():
         click.echo("database ready (already holds content; seed not re-imported)")
-        return
-    try:
-        report = import_paths(repo, seed_paths(seed_dir), actor="seed")
-    except ImportFailed as exc:
-        for err in exc.errors:
-            click.echo(f"error: {err}", err=True)
-        raise SystemExit(1) from None
-    click.echo(f"seed loaded: {report.summary()}")
+    else:
+        try:
+            report = import_paths(repo, seed_paths(seed_dir), actor="seed")
+        except ImportFailed as exc:
+            for err in exc.errors:
+                click.echo(f"error: {err}", err=True)
+            raise SystemExit(1) from None
+        click.echo(f"seed loaded: {report.summary()}")
+    added = CaseworkRepository().load_sample_applications(seed_dir / "applications.yml")
+    if added:
+        click.echo(f"sample applications loaded: {added}")
 
 
 @main.command("import")

@@ -87,12 +87,19 @@ class PostgresServer:
 
         for _ in range(50):
             try:
-                with psycopg.connect(self.url("postgres").replace("+psycopg", ""), autocommit=True) as conn:
-                    conn.execute("CREATE DATABASE knowledge_test")
-                return
+                with psycopg.connect(self.url("postgres").replace("+psycopg", ""), autocommit=True):
+                    return
             except psycopg.OperationalError:
                 time.sleep(0.2)
         raise RuntimeError("PostgreSQL accepted no connection")
+
+    def create_database(self, name: str) -> str:
+        """Create an empty database and return its SQLAlchemy URL."""
+        import psycopg
+
+        with psycopg.connect(self.url("postgres").replace("+psycopg", ""), autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        return self.url(name)
 
     def url(self, db: str) -> str:
         """SQLAlchemy URL of database ``db``."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
+import knowledge.casework_models  # noqa: F401  (registers the operational tables)
 from knowledge.db import make_engine
 from knowledge.models import Base
 from knowledge.settings import get_settings
