@@ -279,6 +279,8 @@ def new_booking_ref() -> str:
 
 
 def _aware(value: Any) -> dt.datetime:
-    if isinstance(value, dt.datetime):
-        return value if value.tzinfo else value.replace(tzinfo=CITY_TZ)
-    return dt.datetime.fromisoformat(str(value)).replace(tzinfo=CITY_TZ)
+    """A seed timestamp (city time when naive) as UTC, like every stored timestamp."""
+    moment = value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(str(value))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=CITY_TZ)
+    return moment.astimezone(dt.UTC)

@@ -231,6 +231,30 @@ class KnowledgeSearch:
             out.append((hit, feats))
         return out
 
+    def search_within(self, service_id: str, query: str, k: int = 3) -> list[SearchHit]:
+        """The FAQs of one service best matching ``query`` (for follow-ups like "那要多少钱").
+
+        Confidence here is the word coverage of the FAQ, not the calibrated figure:
+        the service is already known, only the question within it is being matched.
+        """
+        text = normalize(str(query)[: self.settings.max_query_chars])
+        tokens = self.lexicon.query_tokens(text) if text else []
+        if not tokens:
+            return []
+        index = self.index()
+        scores = index.scores(tokens)
+        query_words = set(self.lexicon.words(text))
+        hits = []
+        for i in np.argsort(-scores):
+            doc = index.docs[int(i)]
+            score = float(scores[i])
+            if score <= 0.0 or len(hits) >= k:
+                break
+            if doc.service_id == service_id and doc.faq_id is not None:
+                coverage = len(query_words & doc.words) / len(query_words) if query_words else 0.0
+                hits.append(SearchHit(doc.service_id, doc.faq_id, doc.title, round(score, 4), round(coverage, 4)))
+        return hits
+
     @staticmethod
     def features(score: float, other: float, query_words: set[str], doc_words: frozenset[str]) -> dict[str, float]:
         """Calibration features of one hit: score, margin over the best other, word coverage, query length."""

@@ -49,3 +49,21 @@ def normalize(text: str) -> str:
     text = text.encode("utf-8", "ignore").decode("utf-8")
     text = to_simplified(text)
     return _SPACE_RE.sub(" ", text).strip().lower()
+
+
+def normalize_aligned(text: str) -> str:
+    """Like :func:`normalize` but keeps the length, so entity offsets stay valid.
+
+    Used by the Rasa pipeline, where training annotations point at character offsets:
+    a character whose NFKC form is longer (e.g. ①) is kept as it is, and
+    Traditional → Simplified is applied only when it keeps the length.
+    """
+    if not text:
+        return ""
+    chars = []
+    for ch in text:
+        folded = unicodedata.normalize("NFKC", ch)
+        chars.append(folded if len(folded) == 1 else ch)
+    out = "".join(chars).lower()
+    simplified = to_simplified(out)
+    return simplified if len(simplified) == len(out) else out

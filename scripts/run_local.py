@@ -26,7 +26,9 @@ def _services() -> list[tuple[str, list[str]]]:
     out = [("app", [app_py, "-m", "server"])]
     os.environ.setdefault("APP_HOST", host)
     rasa = REPO / ".venv-rasa" / "bin" / "rasa"
-    models = sorted((REPO / "models").glob("*.tar.gz")) if (REPO / "models").is_dir() else []
+    config_name = Path(os.environ.get("RASA_CONFIG", "bot/config.yml")).stem
+    models = sorted((REPO / "models").glob(f"{config_name}-*.tar.gz"), key=lambda p: p.stat().st_mtime) \
+        if (REPO / "models").is_dir() else []
     if not (REPO / "bot" / "config.yml").exists():
         log.info("rasa: skipped — the bot (bot/config.yml) is not part of this checkout yet")
     elif not rasa.exists():

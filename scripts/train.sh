@@ -17,3 +17,5 @@ fi
 export RASA_TELEMETRY_ENABLED=false
 .venv-rasa/bin/rasa train --config "$config" --domain bot/domain --data bot/data nlu_data \
   --out models --fixed-model-name "$name"
+# keep the two newest models of this config
+ls -t models/"$(basename "$config" .yml)"-*.tar.gz 2>/dev/null | tail -n +3 | xargs -r rm -f

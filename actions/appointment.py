@@ -1,0 +1,412 @@
+"""Booking, cancelling and looking up appointments at service centres."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+from rasa_sdk import Tracker
+from rasa_sdk.events import ActiveLoop, EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+
+from actions.base import CitizenAction, CitizenFormValidation, channel_of, sender_of, user_text
+from actions.services import booking_rules as rules
+from actions.services.dates import format_date_zh, format_time_zh, parse_date, parse_time, parse_when
+from actions.services.people import clean_person_name, parse_booking_ref, spoken_digits
+from actions.services.validators import normalize_cn_mobile
+from actions.services.workdays import is_public_holiday, is_working_day
+from knowledge.casework import AlreadyBooked, BookingNotFound, BookingRequest, SlotFull
+from knowledge.clock import city_now
+
+BOOKING_SLOTS = ("booking_date", "booking_time", "booking_confirmed", "requested_slot")
+STATUS_TEXT = {"active": "有效", "cancelled": "已取消", "expired": "已过期"}
+
+
+def now() -> dt.datetime:
+    """The city's current time (a function so tests can pin it)."""
+    return city_now()
+
+
+def mask_phone(e164: str) -> str:
+    """+8613900001234 → 139****1234."""
+    digits = e164.removeprefix("+86")
+    return digits[:3] + "****" + digits[-4:] if len(digits) >= 7 else "****"
+
+
+def time_text(slot: str) -> str:
+    """"14:00" → "下午2:00"."""
+    return format_time_zh(dt.time.fromisoformat(slot))
+
+
+class BookingContext:
+    """The centre, service and day a booking step is about, with their slots."""
+
+    def __init__(self, mixin: CitizenFormValidation, tracker: Tracker):
+        self.mixin = mixin
+        self.tracker = tracker
+
+    async def center(self) -> Any | None:
+        cid = self.tracker.get_slot("center")
+        if not cid:
+            return None
+        from knowledge.repository import NotFound
+
+        try:
+            return await self.mixin.blocking(self.mixin.stores.knowledge.get_center, cid)
+        except NotFound:
+            return None
+
+
+def ranges_for(center: Any, day: dt.date) -> list[tuple[dt.time, dt.time]]:
+    """Opening hours of a centre on a day, from the working-day calendar."""
+    return rules.opening_ranges(center.opening_hours, day, is_working_day=is_working_day,
+                                is_public_holiday=is_public_holiday)
+
+
+class BookingSlots(CitizenFormValidation):
+    """Shared slot logic: free slots of a centre and service on a day, and the buttons offering them."""
+
+    async def free(self, center: Any, service_id: str, day: dt.date) -> tuple[list[str], list[str]]:
+        """(every slot start of the day, those with a free place and enough lead time)."""
+        settings = self.stores.settings
+        starts = rules.slot_starts(ranges_for(center, day), settings.slot_minutes)
+        usage = await self.blocking(self.stores.casework.slot_usage, center.id, service_id, day)
+        current = now()
+        not_before = None
+        if day == current.date():
+            not_before = (current + dt.timedelta(minutes=settings.min_lead_minutes)).time()
+        return starts, rules.free_slots(starts, usage, center.slot_capacity, not_before=not_before)
+
+    def slot_buttons(self, slots: list[str], payload_intent: str = "inform") -> list[dict[str, str]]:
+        return [{"title": time_text(s), "payload": f"/{payload_intent}" + json.dumps({"time": s})}
+                for s in slots[: self.stores.settings.max_offered_slots]]
+
+    async def bookable_days(self, center: Any, service_id: str, n: int = 5) -> list[dt.date]:
+        """The next ``n`` days with a free slot, within the booking horizon."""
+        today = now().date()
+        out: list[dt.date] = []
+        for offset in range(self.stores.settings.horizon_days + 1):
+            day = today + dt.timedelta(days=offset)
+            if ranges_for(center, day) and (await self.free(center, service_id, day))[1]:
+                out.append(day)
+                if len(out) >= n:
+                    break
+        return out
+
+    async def offer_days(self, dispatcher: CollectingDispatcher, center: Any, service_id: str) -> None:
+        days = await self.bookable_days(center, service_id)
+        buttons = [{"title": format_date_zh(d), "payload": "/inform" + json.dumps({"date": d.isoformat()})}
+                   for d in days]
+        dispatcher.utter_message(response="utter_choose_date", buttons=buttons)
+
+
+class ValidateBookingForm(BookingSlots):
+    """Validates the booking form: service → centre → day → slot → name → phone → confirmation.
+
+    Rules: working days (public holidays closed, make-up workdays open), the centre's
+    opening hours, per-slot capacity, no past dates, at most ``horizon_days`` ahead; a
+    full slot offers the nearest free ones.
+    """
+
+    def name(self) -> str:
+        return "validate_booking_form"
+
+    # Dates and times said in the message that started the form ("预约后天下午办护照").
+    async def extract_booking_date(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                                   domain: DomainDict) -> dict[str, Any]:
+        if tracker.get_slot("booking_date") is None and tracker.get_slot("requested_slot") is None:
+            text = user_text(tracker)
+            if parse_date(text, now()) is not None:
+                return {"booking_date": text}
+        return {}
+
+    async def extract_booking_time(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                                   domain: DomainDict) -> dict[str, Any]:
+        if tracker.get_slot("booking_time") is None and tracker.get_slot("requested_slot") is None:
+            text = user_text(tracker)
+            if parse_time(text) is not None:
+                return {"booking_time": text}
+        return {}
+
+    async def validate_service(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+                               domain: DomainDict) -> dict[str, Any]:
+        text = str(value or "")
+        services = {s.id for s in await self.blocking(self.stores.knowledge.list_services)}
+        if text in services:
+            return {"service": text}
+        hits = await self.blocking(self.stores.search.search, text, 1)
+        if hits and hits[0].service_id and hits[0].confidence >= self.stores.settings.suggest_threshold:
+            return {"service": hits[0].service_id}
+        dispatcher.utter_message(response="utter_invalid_service")
+        return {"service": None}
+
+    async def validate_center(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+                              domain: DomainDict) -> dict[str, Any]:
+        service_id = tracker.get_slot("service")
+        centers = await self.blocking(self.stores.knowledge.list_centers, service_id=service_id)
+        center = rules.match_center(str(value or ""), centers, service_id)
+        if center is not None:
+            return {"center": center.id}
+        svc = await self.blocking(self.stores.knowledge.get_service, service_id) if service_id else None
+        name = svc.name if svc else "该业务"
+        dispatcher.utter_message(response="utter_invalid_center", service_name=name)
+        buttons = [{"title": c.name, "payload": "/inform" + json.dumps({"center": c.id})} for c in centers[:10]]
+        dispatcher.utter_message(response="utter_choose_center", service_name=name, buttons=buttons)
+        return {"center": None}
+
+    async def validate_booking_date(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+                                    domain: DomainDict) -> dict[str, Any]:
+        current = now()
+        day, spec = parse_when(str(value or ""), current)
+        center = await BookingContext(self, tracker).center()
+        service_id = tracker.get_slot("service")
+        if day is None:
+            dispatcher.utter_message(response="utter_date_not_understood")
+            return {"booking_date": None}
+        horizon = self.stores.settings.horizon_days
+        if day < current.date():
+            dispatcher.utter_message(response="utter_date_in_past")
+            return {"booking_date": None}
+        if day > current.date() + dt.timedelta(days=horizon):
+            last = format_date_zh(current.date() + dt.timedelta(days=horizon))
+            dispatcher.utter_message(response="utter_date_too_far", max_days=horizon, last_date=last)
+            return {"booking_date": None}
+        if center is None or not service_id:
+            return {"booking_date": day.isoformat()}
+        if not ranges_for(center, day):
+            dispatcher.utter_message(response="utter_date_closed", date_text=format_date_zh(day),
+                                     center_name=center.name)
+            await self.offer_days(dispatcher, center, service_id)
+            return {"booking_date": None}
+        if not (await self.free(center, service_id, day))[1]:
+            dispatcher.utter_message(response="utter_no_free_slots", date_text=format_date_zh(day))
+            await self.offer_days(dispatcher, center, service_id)
+            return {"booking_date": None}
+        result: dict[str, Any] = {"booking_date": day.isoformat()}
+        if spec is not None and tracker.get_slot("booking_time") is None:
+            result.update(await self._check_time(dispatcher, center, service_id, day, str(value)))
+        return result
+
+    async def validate_booking_time(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+                                    domain: DomainDict) -> dict[str, Any]:
+        day_iso = tracker.get_slot("booking_date")
+        center = await BookingContext(self, tracker).center()
+        service_id = tracker.get_slot("service")
+        if not day_iso or center is None or not service_id:
+            return {"booking_time": None}  # asked again once the day is known
+        return await self._check_time(dispatcher, center, service_id, dt.date.fromisoformat(day_iso), str(value))
+
+    async def _check_time(self, dispatcher: CollectingDispatcher, center: Any, service_id: str, day: dt.date,
+                          text: str) -> dict[str, Any]:
+        spec = parse_time(text)
+        starts, free = await self.free(center, service_id, day)
+        date_text = format_date_zh(day)
+        n = self.stores.settings.max_offered_slots
+        if not free:
+            dispatcher.utter_message(response="utter_no_free_slots", date_text=date_text)
+            return {"booking_time": None, "booking_date": None}
+        if spec is None:
+            dispatcher.utter_message(response="utter_time_not_understood")
+            dispatcher.utter_message(response="utter_choose_time", date_text=date_text,
+                                     buttons=self.slot_buttons(free))
+            return {"booking_time": None}
+        if spec.hour is None:
+            in_period = [s for s in free if rules.in_period(s, spec.period or "morning")]
+            dispatcher.utter_message(response="utter_choose_time", date_text=date_text,
+                                     buttons=self.slot_buttons(in_period or free))
+            return {"booking_time": None}
+        slot = rules.slot_for(spec, starts, self.stores.settings.slot_minutes)
+        wanted = f"{spec.hour:02d}:{spec.minute:02d}"
+        if slot is None:
+            dispatcher.utter_message(response="utter_time_closed", center_name=center.name,
+                                     time_text=time_text(wanted), hours_text=center.hours_text)
+            dispatcher.utter_message(response="utter_choose_time", date_text=date_text,
+                                     buttons=self.slot_buttons(rules.nearest(wanted, free, n)))
+            return {"booking_time": None}
+        if slot not in free:
+            dispatcher.utter_message(response="utter_slot_full", date_text=date_text, time_text=time_text(slot))
+            dispatcher.utter_message(response="utter_choose_time", date_text=date_text,
+                                     buttons=self.slot_buttons(rules.nearest(slot, free, n)))
+            return {"booking_time": None}
+        return {"booking_time": slot}
+
+    async def validate_person_name(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+                                   domain: DomainDict) -> dict[str, Any]:
+        name = clean_person_name(str(value or ""))
+        if name is None:
+            dispatcher.utter_message(response="utter_invalid_name")
+        return {"person_name": name}
+
+    async def validate_phone(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+                             domain: DomainDict) -> dict[str, Any]:
+        return validated_phone(value, dispatcher)
+
+    async def validate_booking_confirmed(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+                                         domain: DomainDict) -> dict[str, Any]:
+        return {"booking_confirmed": True if value is True else None}
+
+
+def validated_phone(value: Any, dispatcher: CollectingDispatcher) -> dict[str, Any]:
+    """The phone slot as E.164, or None with a polite message."""
+    e164 = normalize_cn_mobile(str(value or ""))
+    if e164 is None:
+        dispatcher.utter_message(response="utter_invalid_phone")
+    return {"phone": e164}
+
+
+async def booking_summary(action: CitizenAction | CitizenFormValidation, tracker: Tracker) -> dict[str, str]:
+    """Display values of the booking in the slots (for confirmation and the final message)."""
+    knowledge = action.stores.knowledge
+    svc = await action.blocking(knowledge.get_service, tracker.get_slot("service"))
+    center = await action.blocking(knowledge.get_center, tracker.get_slot("center"))
+    day = dt.date.fromisoformat(tracker.get_slot("booking_date"))
+    return {"service_name": svc.name, "center_name": center.name, "center_address": center.address,
+            "date_text": format_date_zh(day), "time_text": time_text(tracker.get_slot("booking_time")),
+            "person_name": tracker.get_slot("person_name") or "", "phone_masked": mask_phone(tracker.get_slot("phone"))}
+
+
+class ActionAskBookingConfirmed(CitizenAction):
+    """Shows the booking for confirmation (the values come from the knowledge base)."""
+
+    def name(self) -> str:
+        return "action_ask_booking_confirmed"
+
+    async def handle(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
+        dispatcher.utter_message(response="utter_confirm_booking", **await booking_summary(self, tracker))
+        return []
+
+
+class ActionBookAppointment(CitizenAction):
+    """Books the confirmed slot; a slot taken meanwhile offers the nearest free ones."""
+
+    def name(self) -> str:
+        return "action_book_appointment"
+
+    async def handle(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
+        if tracker.get_slot("booking_confirmed") is not True:
+            dispatcher.utter_message(response="utter_stopped")
+            return reset(BOOKING_SLOTS)
+        knowledge, casework = self.stores.knowledge, self.stores.casework
+        summary = await booking_summary(self, tracker)
+        center = await self.blocking(knowledge.get_center, tracker.get_slot("center"))
+        request = BookingRequest(
+            service_id=tracker.get_slot("service"), center_id=center.id,
+            date=dt.date.fromisoformat(tracker.get_slot("booking_date")), slot_start=tracker.get_slot("booking_time"),
+            name=tracker.get_slot("person_name"), phone=tracker.get_slot("phone"),
+            sender_hash=sender_of(tracker), channel=channel_of(tracker))
+        try:
+            booking = await self.blocking(casework.book, request, center.slot_capacity)
+        except AlreadyBooked as exc:
+            old = exc.booking
+            dispatcher.utter_message(response="utter_booking_already", service_name=summary["service_name"],
+                                     booking_ref=old.ref, date_text=format_date_zh(old.date),
+                                     time_text=time_text(old.slot_start))
+            return reset(BOOKING_SLOTS)
+        except SlotFull:
+            free = await ValidateBookingForm(self._stores).free(  # same slot rules as the form
+               center, request.service_id, request.date)
+            nearest = rules.nearest(request.slot_start, free[1], self.stores.settings.max_offered_slots)
+            buttons = [{"title": time_text(s), "payload": "/book_appointment" + json.dumps({"time": s})}
+                       for s in nearest]
+            dispatcher.utter_message(response="utter_booking_slot_taken", date_text=summary["date_text"],
+                                     time_text=summary["time_text"], buttons=buttons)
+            return reset(("booking_time", "booking_confirmed", "requested_slot"))
+        dispatcher.utter_message(response="utter_booking_done", booking_ref=booking.ref,
+                                 booking_ref_spoken=spoken_digits(booking.ref), **summary)
+        dispatcher.utter_message(response="utter_ask_rating")
+        return [*reset(BOOKING_SLOTS), SlotSet("rating_context", "booking")]
+
+
+class ActionStopForm(CitizenAction):
+    """Stops whichever form is running, saving nothing."""
+
+    def name(self) -> str:
+        return "action_stop_form"
+
+    async def handle(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
+        dispatcher.utter_message(response="utter_stopped")
+        slots = (*BOOKING_SLOTS, "booking_ref", "application_no", "verify_last4", "complaint_text",
+                 "complaint_location", "contact_phone")
+        return [ActiveLoop(None), *reset(slots)]
+
+
+def reset(slots: tuple[str, ...]) -> list[EventType]:
+    """SlotSet(None) for each slot."""
+    return [SlotSet(s, None) for s in slots]
+
+
+class ValidateBookingLookup(CitizenFormValidation):
+    """Booking reference and phone, shared by the cancel and look-up forms."""
+
+    async def validate_booking_ref(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+                                   domain: DomainDict) -> dict[str, Any]:
+        ref = parse_booking_ref(str(value or ""))
+        if ref is None:
+            dispatcher.utter_message(response="utter_invalid_booking_ref")
+        return {"booking_ref": ref}
+
+    async def validate_phone(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+                             domain: DomainDict) -> dict[str, Any]:
+        return validated_phone(value, dispatcher)
+
+
+class ValidateCancelBookingForm(ValidateBookingLookup):
+    """Validates the cancel form."""
+
+    def name(self) -> str:
+        return "validate_cancel_booking_form"
+
+
+class ValidateQueryBookingForm(ValidateBookingLookup):
+    """Validates the look-up form."""
+
+    def name(self) -> str:
+        return "validate_query_booking_form"
+
+
+async def booking_view(action: CitizenAction, booking: Any) -> dict[str, str]:
+    """Display values of a stored booking."""
+    svc = await action.blocking(action.stores.knowledge.get_service, booking.service_id)
+    center = await action.blocking(action.stores.knowledge.get_center, booking.center_id)
+    return {"booking_ref": booking.ref, "service_name": svc.name, "center_name": center.name,
+            "center_address": center.address, "date_text": format_date_zh(booking.date),
+            "time_text": time_text(booking.slot_start), "status_text": STATUS_TEXT.get(booking.status.value, "")}
+
+
+class ActionCancelAppointment(CitizenAction):
+    """Cancels a booking found by its reference and the phone it was made with."""
+
+    def name(self) -> str:
+        return "action_cancel_appointment"
+
+    async def handle(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
+        try:
+            booking = await self.blocking(self.stores.casework.cancel_booking, tracker.get_slot("booking_ref"),
+                                          tracker.get_slot("phone"))
+        except BookingNotFound:
+            dispatcher.utter_message(response="utter_booking_not_found")
+            return reset(("booking_ref", "requested_slot"))
+        view = await booking_view(self, booking)
+        dispatcher.utter_message(response="utter_booking_cancelled", **view)
+        dispatcher.utter_message(response="utter_ask_rating")
+        return [*reset(("booking_ref", "requested_slot")), SlotSet("rating_context", "cancel"),
+                SlotSet("service", booking.service_id)]
+
+
+class ActionQueryAppointment(CitizenAction):
+    """Shows a booking found by its reference and the phone it was made with."""
+
+    def name(self) -> str:
+        return "action_query_appointment"
+
+    async def handle(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
+        try:
+            booking = await self.blocking(self.stores.casework.find_booking, tracker.get_slot("booking_ref"),
+                                          tracker.get_slot("phone"))
+        except BookingNotFound:
+            dispatcher.utter_message(response="utter_booking_not_found")
+            return reset(("booking_ref", "requested_slot"))
+        dispatcher.utter_message(response="utter_booking_details", **await booking_view(self, booking))
+        return reset(("booking_ref", "requested_slot"))

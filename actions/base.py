@@ -1,0 +1,100 @@
+"""Base classes: every action turns failures into a polite apology, never a stack trace.
+
+The SDK builds each action once, with no arguments, and shares it between
+conversations: back-ends come lazily from :mod:`actions.stores`, and nothing
+conversation-specific is kept on ``self``.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from rasa_sdk import Action, FormValidationAction, Tracker
+from rasa_sdk.events import EventType
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+
+from actions.services.validators import hash_sender
+from actions.stores import Stores, default_stores
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class StoresMixin:
+    """Lazy access to the back-ends, overridable through the constructor."""
+
+    def __init__(self, stores: Stores | None = None) -> None:
+        self._stores = stores
+
+    @property
+    def stores(self) -> Stores:
+        """The back-ends (the process-wide defaults unless a test passed its own)."""
+        return self._stores or default_stores()
+
+    @staticmethod
+    async def blocking(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run blocking database or search work off the event loop."""
+        return await asyncio.to_thread(fn, *args, **kwargs)
+
+
+def channel_of(tracker: Tracker) -> str:
+    """The channel the latest message came from (webchat, sms, voice, mail, telegram, rest)."""
+    return tracker.get_latest_input_channel() or "unknown"
+
+
+def sender_of(tracker: Tracker) -> str:
+    """The conversation's pseudonymous id for logs and records."""
+    return hash_sender(tracker.sender_id or "")
+
+
+def user_text(tracker: Tracker) -> str:
+    """The latest user message's text ("" for none)."""
+    return str((tracker.latest_message or {}).get("text") or "")
+
+
+class CitizenAction(StoresMixin, Action, abc.ABC):
+    """An action whose ``handle`` runs guarded: any unexpected error becomes
+    ``utter_service_unavailable`` (logged with the hashed sender), never a 500."""
+
+    def name(self) -> str:  # pragma: no cover - every subclass names itself
+        raise NotImplementedError
+
+    @abc.abstractmethod
+    async def handle(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
+        """The action's logic."""
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
+        try:
+            return await self.handle(dispatcher, tracker, domain)
+        except Exception:
+            log.exception("action %s failed (sender %s, channel %s)", self.name(), sender_of(tracker),
+                          channel_of(tracker))
+            dispatcher.utter_message(response="utter_service_unavailable")
+            return []
+
+
+class CitizenFormValidation(StoresMixin, FormValidationAction, abc.ABC):
+    """A form validation action with the same guard as :class:`CitizenAction`.
+
+    Validators are named ``validate_<slot>`` (and ``extract_<slot>`` for custom
+    extraction); a contract test checks every required slot has one.
+    """
+
+    @abc.abstractmethod
+    def name(self) -> str:
+        """``validate_<form name>``."""
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
+        try:
+            return await super().run(dispatcher, tracker, domain)
+        except Exception:
+            log.exception("form validation %s failed (sender %s)", self.name(), sender_of(tracker))
+            dispatcher.utter_message(response="utter_service_unavailable")
+            from rasa_sdk.events import ActiveLoop, SlotSet
+
+            return [ActiveLoop(None), SlotSet("requested_slot", None)]

@@ -1,0 +1,86 @@
+"""Complaints and suggestions (市长信箱 / 12345 style): collect what, where, contact; open a case."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rasa_sdk import Tracker
+from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+
+from actions.base import CitizenAction, CitizenFormValidation, channel_of, sender_of
+from actions.services.people import declines, fold, spoken_digits
+from actions.services.validators import mask_pii, normalize_cn_phone
+
+MIN_DESCRIPTION_CHARS = 8
+GENERIC = ("我要投诉", "投诉", "我想投诉", "我要举报", "反映问题", "我有意见", "提建议", "我要提建议")
+CATEGORIES = {
+    "噪音": ("噪音", "吵", "扰民", "施工", "装修"),
+    "环境卫生": ("垃圾", "臭", "污水", "卫生", "油烟"),
+    "交通": ("停车", "占道", "红绿灯", "公交", "交通", "堵"),
+    "市政设施": ("路灯", "井盖", "路面", "漏水", "停水", "停电"),
+    "政务服务": ("窗口", "态度", "办事", "工作人员", "排队"),
+    "消费维权": ("商家", "退款", "消费", "价格"),
+}
+
+
+def categorize(text: str) -> str:
+    """A coarse category for routing, from cue words."""
+    for category, cues in CATEGORIES.items():
+        if any(cue in text for cue in cues):
+            return category
+    return "其他"
+
+
+class ValidateComplaintForm(CitizenFormValidation):
+    """Validates what happened, where, and an optional contact phone."""
+
+    def name(self) -> str:
+        return "validate_complaint_form"
+
+    async def validate_complaint_text(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+                                      domain: DomainDict) -> dict[str, Any]:
+        text = fold(str(value or ""))
+        if len(text) < MIN_DESCRIPTION_CHARS or text.rstrip("。！!") in GENERIC:
+            dispatcher.utter_message(response="utter_complaint_too_short")
+            return {"complaint_text": None}
+        return {"complaint_text": text[:2000]}
+
+    async def validate_complaint_location(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+                                          domain: DomainDict) -> dict[str, Any]:
+        text = fold(str(value or ""))
+        return {"complaint_location": text[:300] if len(text) >= 2 else None}
+
+    async def validate_contact_phone(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+                                     domain: DomainDict) -> dict[str, Any]:
+        text = str(value or "")
+        if text == "none" or declines(text):
+            return {"contact_phone": "none"}
+        phone = normalize_cn_phone(text)
+        if phone is None:
+            dispatcher.utter_message(response="utter_invalid_phone")
+        return {"contact_phone": phone}
+
+
+class ActionCreateCase(CitizenAction):
+    """Opens the case and gives the citizen its tracking number."""
+
+    def name(self) -> str:
+        return "action_create_case"
+
+    async def handle(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
+        text = tracker.get_slot("complaint_text") or ""
+        phone = tracker.get_slot("contact_phone")
+        kind = "suggestion" if "建议" in text else "complaint"
+        case = await self.blocking(
+            self.stores.casework.create_case, description=mask_pii(text),
+            location=mask_pii(tracker.get_slot("complaint_location") or ""),
+            contact_phone="" if phone in (None, "none") else phone, channel=channel_of(tracker),
+            sender_hash=sender_of(tracker), kind=kind, category=categorize(text))
+        dispatcher.utter_message(response="utter_case_created", number=case.number,
+                                 number_spoken=spoken_digits(case.number),
+                                 kind_text="建议" if kind == "suggestion" else "投诉")
+        dispatcher.utter_message(response="utter_ask_rating")
+        return [SlotSet("complaint_text", None), SlotSet("complaint_location", None), SlotSet("contact_phone", None),
+                SlotSet("requested_slot", None), SlotSet("rating_context", "complaint")]

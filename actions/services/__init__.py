@@ -1,0 +1,1 @@
+"""Pure logic behind the actions: plain typed functions that know nothing of Rasa or trackers."""

@@ -1,0 +1,1 @@
+"""Input channels through which our own channel adapters reach the Rasa core."""

@@ -1,0 +1,103 @@
+"""Relay input channels: one per citizen channel, so the core knows where a message came from.
+
+Our channel adapters (web chat, SMS, hotline IVR, mail, Telegram) live in the app
+server; each posts ``{"sender", "message", "metadata"}`` to its relay, e.g.
+``POST /webhooks/sms/webhook``, and gets the bot's messages back as JSON (like Rasa's
+REST channel). The output channel carries the channel's name, so the domain's
+per-channel response variations (``channel: sms``, ``channel: voice`` …) apply, and
+actions read the channel from ``tracker.get_latest_input_channel()``.
+
+When ``RELAY_TOKEN`` is set, requests must carry it in ``X-Relay-Token``; without it the
+relays are meant for loopback use only (the embedded profile binds 127.0.0.1).
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+from typing import Any, Awaitable, Callable, Dict, Optional, Text
+
+from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
+from rasa.core.channels.rest import RestInput
+from sanic import Blueprint, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+MAX_MESSAGE_CHARS = 5000
+
+
+class _RelayOutput(CollectingOutputChannel):
+    channel_name = "relay"
+
+    @classmethod
+    def name(cls) -> Text:
+        return cls.channel_name
+
+
+class RelayInput(RestInput):
+    """Base relay: a JSON webhook returning the collected bot messages."""
+
+    channel_name = "relay"
+
+    @classmethod
+    def name(cls) -> Text:
+        return cls.channel_name
+
+    def _output(self) -> CollectingOutputChannel:
+        out_cls = type(f"{self.channel_name.title()}Output", (_RelayOutput,), {"channel_name": self.channel_name})
+        return out_cls()
+
+    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        bp = Blueprint(f"relay_{self.channel_name}", __name__)
+
+        @bp.route("/", methods=["GET"])
+        async def health(_: Request) -> HTTPResponse:
+            return response.json({"status": "ok", "channel": self.channel_name})
+
+        @bp.route("/webhook", methods=["POST"])
+        async def receive(request: Request) -> HTTPResponse:
+            token = os.environ.get("RELAY_TOKEN")
+            if token and not hmac.compare_digest(request.headers.get("X-Relay-Token", ""), token):
+                return response.json({"error": "forbidden"}, status=403)
+            body = request.json if isinstance(request.json, dict) else {}
+            sender, text = body.get("sender"), body.get("message")
+            if not isinstance(sender, str) or not sender or not isinstance(text, str):
+                return response.json({"error": "sender and message are required"}, status=400)
+            raw_metadata = body.get("metadata")
+            metadata: Optional[Dict[Text, Any]] = raw_metadata if isinstance(raw_metadata, dict) else None
+            collector = self._output()
+            await on_new_message(UserMessage(text[:MAX_MESSAGE_CHARS], collector, sender,
+                                             input_channel=self.channel_name, metadata=metadata))
+            return response.json(collector.messages)
+
+        return bp
+
+
+class WebchatInput(RelayInput):
+    """The local web chat page."""
+
+    channel_name = "webchat"
+
+
+class SmsInput(RelayInput):
+    """SMS (Twilio adapter in the app server)."""
+
+    channel_name = "sms"
+
+
+class VoiceInput(RelayInput):
+    """Hotline IVR (Twilio adapter in the app server)."""
+
+    channel_name = "voice"
+
+
+class MailInput(RelayInput):
+    """Citizen mailbox worker."""
+
+    channel_name = "mail"
+
+
+class TelegramInput(RelayInput):
+    """Telegram adapter."""
+
+    channel_name = "telegram"
