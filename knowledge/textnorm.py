@@ -64,6 +64,8 @@ def normalize_aligned(text: str) -> str:
     for ch in text:
         folded = unicodedata.normalize("NFKC", ch)
         chars.append(folded if len(folded) == 1 else ch)
-    out = "".join(chars).lower()
+    # No lower-casing here: entity values (YY401145, 4401…X) keep their case, and the
+    # count vectorizers lower-case their own input.
+    out = "".join(chars)
     simplified = to_simplified(out)
     return simplified if len(simplified) == len(out) else out

@@ -8,7 +8,8 @@ if [ ! -f "$config" ]; then
   echo "train: $config not found — the bot's configuration is not in this checkout" >&2
   exit 1
 fi
-hash=$( (echo "$config"; find bot nlu_data -type f \( -name '*.yml' -o -name '*.txt' \) -print0 | sort -z | xargs -0 sha256sum) | sha256sum | cut -c1-12)
+# inputs: training data, domain, configs, our NLU components and the normalisation they share
+hash=$( (echo "$config"; { find bot nlu_data -type f \( -name '*.yml' -o -name '*.txt' -o -name '*.py' \) -print0; printf 'knowledge/textnorm.py\0'; } | sort -z | xargs -0 sha256sum) | sha256sum | cut -c1-12)
 name="$(basename "$config" .yml)-$hash"
 if [ -f "models/$name.tar.gz" ]; then
   echo "train: models/$name.tar.gz is up to date"

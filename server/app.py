@@ -42,8 +42,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
 
     from knowledge.web.api import bp as knowledge_api
+    from server.webchat import bp as webchat
 
     app.register_blueprint(knowledge_api)
+    app.register_blueprint(webchat)
 
     @app.before_request
     def refuse_oversized_bodies() -> None:

@@ -106,3 +106,7 @@ def faq_data(**overrides: Any) -> dict[str, Any]:
     }
     data.update(overrides)
     return data
+
+
+# The real Rasa core and action server for end-to-end tests (session scope): tests/live.py.
+from tests.live import live_core  # noqa: E402,F401

@@ -1,0 +1,114 @@
+"""action_answer_faq: answers from the knowledge base, follow-ups, choices, honest misses."""
+
+from __future__ import annotations
+
+from actions.faq import ActionAnswerFaq
+from tests.actions.conftest import make_tracker, responses, run, slots_set
+
+
+def svc_entity(value: str) -> list[dict]:
+    return [{"entity": "service", "value": value, "start": 0, "end": 2}]
+
+
+def test_question_about_a_named_service_is_answered_from_its_faq(stores, dispatcher, domain):
+    tracker = make_tracker("扯证要带什么材料", "ask_service_guide", svc_entity("marriage_registration"))
+    events = run(ActionAnswerFaq(stores), dispatcher, tracker, domain)
+    assert responses(dispatcher) == ["utter_faq_answer"]
+    msg = dispatcher.messages[0]
+    faq = next(f for f in stores.knowledge.list_faqs(service_id="marriage_registration") if f.answer == msg["answer"])
+    assert faq.topic == "materials"
+    assert slots_set(events)["service"] == "marriage_registration"
+
+
+def test_follow_up_keeps_the_service_in_context(stores, dispatcher, domain):
+    tracker = make_tracker("那要多少钱？", "ask_service_guide", slots={"service": "passport"})
+    events = run(ActionAnswerFaq(stores), dispatcher, tracker, domain)
+    assert responses(dispatcher)[0] in {"utter_faq_answer", "utter_service_topic"}
+    text = str(dispatcher.messages[0].get("answer") or dispatcher.messages[0].get("content"))
+    assert "120" in text
+    assert slots_set(events)["service"] == "passport"
+
+
+def test_follow_up_about_place_uses_the_service_record(stores, dispatcher, domain):
+    tracker = make_tracker("在边度办？", "ask_service_guide", slots={"service": "id_card"})
+    run(ActionAnswerFaq(stores), dispatcher, tracker, domain)
+    assert responses(dispatcher)[0] in {"utter_faq_answer", "utter_service_topic"}
+
+
+def test_bare_service_name_gets_the_guide_summary(stores, dispatcher, domain):
+    tracker = make_tracker("护照", "ask_service_guide", svc_entity("passport"))
+    run(ActionAnswerFaq(stores), dispatcher, tracker, domain)
+    assert responses(dispatcher) == ["utter_service_guide"]
+    msg = dispatcher.messages[0]
+    assert msg["name"] == "普通护照申领" and msg["materials"] and msg["fees"]
+
+
+def test_confident_search_hit_without_entity_is_answered(stores, dispatcher, domain):
+    tracker = make_tracker("港澳通行证签注点样续", "ask_service_guide")
+    events = run(ActionAnswerFaq(stores), dispatcher, tracker, domain)
+    assert responses(dispatcher)[0] in {"utter_faq_answer", "utter_service_guide", "utter_service_topic"}
+    assert slots_set(events)["service"] == "hk_macau_permit"
+
+
+def test_nothing_matches_records_the_question_masked_and_offers_a_human(stores, dispatcher, domain):
+    tracker = make_tracker("我手机13900001234的宠物狗走丢了点算", "ask_service_guide", sender="citizen-1")
+    run(ActionAnswerFaq(stores), dispatcher, tracker, domain)
+    assert responses(dispatcher) == ["utter_faq_no_answer", "utter_offer_human"]
+    record = stores.casework.unanswered()[0]
+    assert "13900001234" not in record.question and "139****1234" in record.question
+    assert record.channel == "webchat" and record.sender_hash and record.sender_hash != "citizen-1"
+
+
+def test_close_candidates_are_offered_as_buttons_and_the_choice_answers_the_pending_question(
+        stores, dispatcher, domain, monkeypatch):
+    from actions.services import faq_logic
+
+    monkeypatch.setattr("actions.faq.decide", lambda hits, **kw: faq_logic.Decision("choose", tuple(hits[:2])))
+    tracker = make_tracker("失业了要办什么", "ask_service_guide")
+    events = run(ActionAnswerFaq(stores), dispatcher, tracker, domain)
+    assert responses(dispatcher) == ["utter_which_service"]
+    buttons = dispatcher.messages[0]["buttons"]
+    assert len(buttons) == 2 and all(b["payload"].startswith('/ask_service_guide{"service": ') for b in buttons)
+    assert slots_set(events)["pending_question"] == "失业了要办什么"
+
+    chosen = make_tracker(buttons[0]["payload"], "ask_service_guide", svc_entity("unemployment_insurance"),
+                          slots={"pending_question": "失业了要办什么"})
+    dispatcher.messages.clear()
+    events = run(ActionAnswerFaq(stores), dispatcher, chosen, domain)
+    assert slots_set(events)["service"] == "unemployment_insurance"
+    assert slots_set(events)["pending_question"] is None
+
+
+def test_bare_inform_outside_a_form_is_not_sent_to_the_knowledge_base(stores, dispatcher, domain):
+    tracker = make_tracker("13900001234", "inform", [{"entity": "phone", "value": "13900001234"}])
+    assert run(ActionAnswerFaq(stores), dispatcher, tracker, domain) == []
+    assert responses(dispatcher) == ["utter_how_can_help"]
+
+
+def test_a_failing_backend_gives_the_apology_not_a_crash(stores, dispatcher, domain, monkeypatch):
+    def boom(*_a, **_k):
+        raise RuntimeError("database down")
+
+    monkeypatch.setattr(stores.search, "search", boom)
+    tracker = make_tracker("护照多少钱", "ask_service_guide")
+    assert run(ActionAnswerFaq(stores), dispatcher, tracker, domain) == []
+    assert responses(dispatcher) == ["utter_service_unavailable"]
+
+
+def test_decide_rules():
+    from dataclasses import dataclass
+
+    from actions.services.faq_logic import decide, detect_topic
+
+    @dataclass
+    class H:
+        service_id: str
+        faq_id: int | None
+        confidence: float
+
+    kw = {"answer_threshold": 0.5, "suggest_threshold": 0.2, "ambiguity_margin": 0.15}
+    assert decide([H("a", 1, 0.9), H("b", 2, 0.3)], **kw).kind == "answer"
+    assert decide([H("a", 1, 0.6), H("b", 2, 0.55)], **kw).kind == "choose"
+    assert decide([H("a", 1, 0.1)], **kw).kind == "none"
+    assert decide([], **kw).kind == "none"
+    assert (detect_topic("要几多钱"), detect_topic("喺边度办"), detect_topic("要带咩材料")) == ("fees", "place", "materials")

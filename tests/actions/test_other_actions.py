@@ -1,0 +1,105 @@
+"""Status lookup with identity check, complaints, hand-off and ratings."""
+
+from __future__ import annotations
+
+import asyncio
+
+from actions.application_status import ActionCheckStatus, ValidateStatusForm
+from actions.complaint import ActionCreateCase, ValidateComplaintForm
+from actions.handoff import ActionHandoff
+from actions.rating import ActionRecordRating, parse_rating
+from tests.actions.conftest import make_tracker, responses, run, slots_set
+
+
+def check(stores, dispatcher, domain, number, last4, sender="s1"):
+    tracker = make_tracker(last4, slots={"application_no": number, "verify_last4": last4}, sender=sender)
+    return run(ActionCheckStatus(stores), dispatcher, tracker, domain)
+
+
+def test_status_is_revealed_with_phone_or_id_last4(stores, dispatcher, domain):
+    events = check(stores, dispatcher, domain, "202611100012", "1234")
+    assert responses(dispatcher) == ["utter_application_status", "utter_ask_rating"]
+    msg = dispatcher.messages[0]
+    assert msg["service_name"] == "普通护照申领" and msg["status_text"] == "已办好，可领取"
+    assert "11月10日 10:05" in msg["history"]  # stored in UTC, shown in city time
+    assert slots_set(events)["rating_context"] == "status"
+    dispatcher.messages.clear()
+    check(stores, dispatcher, domain, "202611100012", "001X", sender="s2")
+    assert responses(dispatcher)[0] == "utter_application_status"
+
+
+def test_wrong_last4_asks_again_and_five_failures_lock(stores, dispatcher, domain):
+    events = check(stores, dispatcher, domain, "202611100012", "9999")
+    assert responses(dispatcher) == ["utter_verification_failed"] and dispatcher.messages[0]["remaining"] == 4
+    assert any(e["event"] == "followup" and e["name"] == "status_form" for e in events)
+    for _ in range(4):
+        check(stores, dispatcher, domain, "202611100012", "9999")
+    dispatcher.messages.clear()
+    check(stores, dispatcher, domain, "202611100012", "1234")  # right now, but locked
+    assert responses(dispatcher) == ["utter_verification_locked"]
+    dispatcher.messages.clear()
+    check(stores, dispatcher, domain, "202611100012", "1234", sender="other")
+    assert responses(dispatcher)[0] == "utter_application_status"
+
+
+def test_unknown_number_counts_as_a_failed_check(stores, dispatcher, domain):
+    check(stores, dispatcher, domain, "209901010000", "1234")
+    assert responses(dispatcher) == ["utter_application_not_found"]
+    from actions.services.validators import hash_sender
+
+    assert stores.casework.failed_verifications(hash_sender("s1")) == 1
+
+
+def test_status_form_parses_numbers_and_last4(stores, dispatcher, domain):
+    form = ValidateStatusForm(stores)
+    tracker = make_tracker("")
+    assert asyncio.run(form.validate_application_no("编号 202611100012 ", dispatcher, tracker, domain)) == {
+        "application_no": "202611100012"}
+    assert asyncio.run(form.validate_application_no("ts2611250001", dispatcher, tracker, domain)) == {
+        "application_no": "TS2611250001"}
+    assert asyncio.run(form.validate_verify_last4("后四位系 001x", dispatcher, tracker, domain)) == {
+        "verify_last4": "001X"}
+    assert asyncio.run(form.validate_verify_last4("唔记得", dispatcher, tracker, domain)) == {"verify_last4": None}
+
+
+def test_complaint_creates_a_case_with_masked_text_and_its_status_is_queryable(stores, dispatcher, domain):
+    form = ValidateComplaintForm(stores)
+    tracker = make_tracker("")
+    assert asyncio.run(form.validate_complaint_text("我要投诉", dispatcher, tracker, domain)) == {"complaint_text": None}
+    assert asyncio.run(form.validate_contact_phone("不留", dispatcher, tracker, domain)) == {"contact_phone": "none"}
+    slots = {"complaint_text": "楼下工地每晚施工很吵，我电话13900001234", "complaint_location": "海珠区某路",
+             "contact_phone": "+8613900005678"}
+    dispatcher.messages.clear()
+    events = run(ActionCreateCase(stores), dispatcher, make_tracker("", slots=slots), domain)
+    number = dispatcher.messages[0]["number"]
+    case = stores.casework.get_case(number)
+    assert case.category == "噪音" and "13900001234" not in case.description and case.phone_last4 == "5678"
+    assert slots_set(events)["rating_context"] == "complaint"
+    dispatcher.messages.clear()
+    check(stores, dispatcher, domain, number, "5678")
+    assert responses(dispatcher)[0] == "utter_case_status"
+
+
+def test_handoff_is_recorded_and_ends_any_form(stores, dispatcher, domain):
+    events = run(ActionHandoff(stores), dispatcher, make_tracker("转人工", "request_human", channel="sms",
+                                                                  active_loop="booking_form"), domain)
+    assert responses(dispatcher) == ["utter_handoff"]
+    assert any(e["event"] == "active_loop" and e["name"] is None for e in events)
+    assert stores.casework.handoffs()[0].channel == "sms"
+
+
+def test_rating_is_stored_with_context_channel_and_service(stores, dispatcher, domain):
+    tracker = make_tracker('/rate{"rating": "5"}', "rate", [{"entity": "rating", "value": "5"}],
+                           slots={"rating_context": "booking", "service": "passport"}, channel="telegram")
+    events = run(ActionRecordRating(stores), dispatcher, tracker, domain)
+    rating = stores.casework.ratings()[0]
+    assert (rating.score, rating.context, rating.service_id, rating.channel) == (5, "booking", "passport", "telegram")
+    assert slots_set(events)["rating_context"] is None
+    dispatcher.messages.clear()
+    run(ActionRecordRating(stores), dispatcher, make_tracker("随便啦", "rate"), domain)
+    assert responses(dispatcher) == ["utter_rating_not_understood"]
+
+
+def test_parse_rating_words():
+    assert [parse_rating(None, t) for t in ("非常满意", "满意", "一般", "唔满意", "差评", "给3分", "嗯")] == [
+        5, 4, 3, 2, 1, 3, None]
