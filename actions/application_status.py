@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Any
 
 from rasa_sdk import Tracker
-from rasa_sdk.events import EventType, FollowupAction, SlotSet
+from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
@@ -32,16 +32,33 @@ def when(value: Any) -> str:
 
 
 class ValidateStatusForm(CitizenFormValidation):
-    """Validates the number to look up and the four characters that prove identity."""
+    """Validates the number to look up and checks the four characters that prove identity.
+
+    The check happens here, inside the form, so a wrong answer is simply asked again
+    (with the attempts left) and never re-read from the same message. Every check is
+    recorded per sender; at the hourly limit the form ends with ``verification_locked``
+    and :class:`ActionCheckStatus` explains. Unknown numbers count as failed checks, so
+    numbers cannot be probed.
+    """
 
     def name(self) -> str:
         return "validate_status_form"
+
+    async def required_slots(self, domain_slots: list[str], dispatcher: CollectingDispatcher, tracker: Tracker,
+                             domain: DomainDict) -> list[str]:
+        if tracker.get_slot("verification_locked"):
+            return []  # ends the form; the action explains the lock
+        return domain_slots
 
     async def validate_application_no(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                                       domain: DomainDict) -> dict[str, Any]:
         number = parse_application_no(str(value or ""))
         if number is None:
             dispatcher.utter_message(response="utter_invalid_application_no")
+            return {"application_no": None}
+        failures = await self.blocking(self.stores.casework.failed_verifications, sender_of(tracker))
+        if failures >= self.stores.settings.max_failed_checks_per_hour:
+            return {"application_no": number, "verification_locked": True}
         return {"application_no": number}
 
     async def validate_verify_last4(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
@@ -49,7 +66,37 @@ class ValidateStatusForm(CitizenFormValidation):
         last4 = parse_last4(str(value or ""))
         if last4 is None:
             dispatcher.utter_message(response="utter_invalid_last4")
-        return {"verify_last4": last4}
+            return {"verify_last4": None}
+        number = tracker.get_slot("application_no")
+        if not number:
+            return {"verify_last4": None}
+        casework, limit = self.stores.casework, self.stores.settings.max_failed_checks_per_hour
+        sender = sender_of(tracker)
+        failures = await self.blocking(casework.failed_verifications, sender)
+        if failures >= limit:
+            return {"verify_last4": None, "verification_locked": True}
+        secrets = await self.blocking(_secrets_of, casework, number)
+        verified = secrets is not None and any(s and matches_last4(last4, s) for s in secrets)
+        await self.blocking(casework.record_verification, sender, number, verified)
+        if verified:
+            return {"verify_last4": last4}
+        remaining = limit - failures - 1
+        if remaining <= 0:
+            return {"verify_last4": None, "verification_locked": True}
+        if secrets is None:
+            dispatcher.utter_message(response="utter_application_not_found", number=number)
+            return {"verify_last4": None, "application_no": None}
+        dispatcher.utter_message(response="utter_verification_failed", remaining=remaining)
+        return {"verify_last4": None}
+
+
+def _secrets_of(casework: Any, number: str) -> list[str] | None:
+    """The last-four values that prove identity for ``number``; None when it does not exist."""
+    if number.startswith("TS"):
+        case = casework.get_case(number)
+        return [case.phone_last4] if case else None
+    app = casework.get_application(number)
+    return [app.phone_last4, app.id_last4] if app else None
 
 
 class ActionCheckStatus(CitizenAction):
@@ -60,33 +107,22 @@ class ActionCheckStatus(CitizenAction):
         return "action_check_status"
 
     async def handle(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
-        casework, settings = self.stores.casework, self.stores.settings
-        sender = sender_of(tracker)
+        casework = self.stores.casework
         number = tracker.get_slot("application_no") or ""
         given = tracker.get_slot("verify_last4") or ""
-        done = [SlotSet("application_no", None), SlotSet("verify_last4", None), SlotSet("requested_slot", None)]
-        failures = await self.blocking(casework.failed_verifications, sender)
-        if failures >= settings.max_failed_checks_per_hour:
+        done = [SlotSet("application_no", None), SlotSet("verify_last4", None), SlotSet("requested_slot", None),
+                SlotSet("verification_locked", None)]
+        if tracker.get_slot("verification_locked"):
             dispatcher.utter_message(response="utter_verification_locked")
             return done
         if number.startswith("TS"):
             record = await self.blocking(casework.get_case, number)
-            secrets = [record.phone_last4] if record else []
         else:
             record = await self.blocking(casework.get_application, number)
-            secrets = [record.phone_last4, record.id_last4] if record else []
-        verified = any(s and matches_last4(given, s) for s in secrets)
-        await self.blocking(casework.record_verification, sender, number, verified)
-        if not verified:
-            # Unknown numbers count as failures too, so numbers cannot be probed.
-            remaining = settings.max_failed_checks_per_hour - failures - 1
-            if record is None:
-                dispatcher.utter_message(response="utter_application_not_found", number=number)
-            elif remaining > 0:
-                dispatcher.utter_message(response="utter_verification_failed", remaining=remaining)
-                return [SlotSet("verify_last4", None), FollowupAction("status_form")]
-            else:
-                dispatcher.utter_message(response="utter_verification_locked")
+        # The form verified the digits; check again so no other path can reveal a status.
+        secrets = await self.blocking(_secrets_of, casework, number) if record else None
+        if record is None or not secrets or not any(s and matches_last4(given, s) for s in secrets):
+            dispatcher.utter_message(response="utter_verification_failed_final")
             return done
         if number.startswith("TS"):
             history = "\n".join(f"{when(h['at'])} {STATUS_TEXT.get(h['status'], h['status'])}：{h.get('note', '')}"

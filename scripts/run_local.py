@@ -27,15 +27,19 @@ def _services() -> list[tuple[str, list[str]]]:
     os.environ.setdefault("APP_HOST", host)
     rasa = REPO / ".venv-rasa" / "bin" / "rasa"
     config_name = Path(os.environ.get("RASA_CONFIG", "bot/config.yml")).stem
-    models = sorted((REPO / "models").glob(f"{config_name}-*.tar.gz"), key=lambda p: p.stat().st_mtime) \
-        if (REPO / "models").is_dir() else []
-    if not (REPO / "bot" / "config.yml").exists():
-        log.info("rasa: skipped — the bot (bot/config.yml) is not part of this checkout yet")
-    elif not rasa.exists():
+    if not rasa.exists():
         log.info("rasa: skipped — .venv-rasa is missing (run `make setup`)")
-    elif not models:
+        return out
+    # Train when the model is missing or stale (the script returns at once when it is current).
+    if subprocess.run(["bash", str(REPO / "scripts" / "train.sh")], cwd=REPO).returncode != 0:
+        log.error("rasa: skipped — training failed (see above); the app server runs without the bot")
+        return out
+    models = sorted((REPO / "models").glob(f"{config_name}-*.tar.gz"), key=lambda p: p.stat().st_mtime)
+    if not models:
         log.info("rasa: skipped — no trained model in models/ (run `make train`)")
     else:
+        # rasa_sdk binds SANIC_HOST (default 0.0.0.0): keep it on the configured host.
+        os.environ.setdefault("SANIC_HOST", host)
         out.append(("actions", [app_py, "-m", "rasa_sdk", "--actions", "actions",
                                 "--port", os.environ.get("ACTIONS_PORT", "5055")]))
         out.append(("rasa", [str(rasa), "run", "--enable-api", "-i", host,
@@ -48,6 +52,8 @@ def main() -> int:
     """Run the services until one exits or Ctrl-C; then stop the rest."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s run_local: %(message)s")
     os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
+    os.environ.setdefault("ACTIONS_PORT", "5055")  # endpoints.yml refers to it
+    (REPO / "var").mkdir(exist_ok=True)  # the tracker store's SQLite file lives there
     procs: dict[str, subprocess.Popen[bytes]] = {}
     for name, cmd in _services():
         log.info("starting %s: %s", name, " ".join(cmd[1:4]))

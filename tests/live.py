@@ -146,6 +146,18 @@ class LiveCore:
         return res.json()
 
 
+def load_sample_applications(db_url: str) -> None:
+    """Add the demo applications (knowledge/seed/applications.yml), as ``make setup`` does."""
+    from knowledge.casework import CaseworkRepository
+    from knowledge.db import make_engine, session_factory
+
+    engine = make_engine(db_url)
+    try:
+        CaseworkRepository(session_factory(engine)).load_sample_applications()
+    finally:
+        engine.dispose()
+
+
 def rasa_available() -> str | None:
     """Why the live core cannot run here, or None when it can."""
     if not RASA_BIN.exists():
@@ -165,6 +177,7 @@ def live_core(seeded_template: Path, tmp_path_factory: pytest.TempPathFactory) -
     db = workdir / "kb.db"
     shutil.copy(seeded_template, db)
     db_url = f"sqlite:///{db}"
+    load_sample_applications(db_url)
     model = ci_model()
     rasa_port, actions_port = free_port(), free_port()
     actions_url = f"http://127.0.0.1:{actions_port}"

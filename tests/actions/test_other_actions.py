@@ -16,7 +16,14 @@ def check(stores, dispatcher, domain, number, last4, sender="s1"):
     return run(ActionCheckStatus(stores), dispatcher, tracker, domain)
 
 
+def verify(stores, dispatcher, domain, number, last4, sender="s1"):
+    """Run the form's identity check as Rasa does: the number is already set, last4 just given."""
+    tracker = make_tracker(last4, slots={"application_no": number}, sender=sender, active_loop="status_form")
+    return asyncio.run(ValidateStatusForm(stores).validate_verify_last4(last4, dispatcher, tracker, domain))
+
+
 def test_status_is_revealed_with_phone_or_id_last4(stores, dispatcher, domain):
+    assert verify(stores, dispatcher, domain, "202611100012", "1234") == {"verify_last4": "1234"}
     events = check(stores, dispatcher, domain, "202611100012", "1234")
     assert responses(dispatcher) == ["utter_application_status", "utter_ask_rating"]
     msg = dispatcher.messages[0]
@@ -24,30 +31,45 @@ def test_status_is_revealed_with_phone_or_id_last4(stores, dispatcher, domain):
     assert "11月10日 10:05" in msg["history"]  # stored in UTC, shown in city time
     assert slots_set(events)["rating_context"] == "status"
     dispatcher.messages.clear()
+    assert verify(stores, dispatcher, domain, "202611100012", "001x", sender="s2") == {"verify_last4": "001X"}
     check(stores, dispatcher, domain, "202611100012", "001X", sender="s2")
     assert responses(dispatcher)[0] == "utter_application_status"
 
 
-def test_wrong_last4_asks_again_and_five_failures_lock(stores, dispatcher, domain):
-    events = check(stores, dispatcher, domain, "202611100012", "9999")
+def test_wrong_last4_is_asked_again_and_five_failures_lock(stores, dispatcher, domain):
+    assert verify(stores, dispatcher, domain, "202611100012", "9999") == {"verify_last4": None}
     assert responses(dispatcher) == ["utter_verification_failed"] and dispatcher.messages[0]["remaining"] == 4
-    assert any(e["event"] == "followup" and e["name"] == "status_form" for e in events)
-    for _ in range(4):
-        check(stores, dispatcher, domain, "202611100012", "9999")
+    for _ in range(3):
+        verify(stores, dispatcher, domain, "202611100012", "9999")
     dispatcher.messages.clear()
-    check(stores, dispatcher, domain, "202611100012", "1234")  # right now, but locked
+    # the fifth failure locks; so does the right answer after it
+    assert verify(stores, dispatcher, domain, "202611100012", "9999") == {"verify_last4": None,
+                                                                         "verification_locked": True}
+    assert verify(stores, dispatcher, domain, "202611100012", "1234")["verification_locked"] is True
+    tracker = make_tracker("x", slots={"verification_locked": True}, sender="s1")
+    dispatcher.messages.clear()
+    events = run(ActionCheckStatus(stores), dispatcher, tracker, domain)
     assert responses(dispatcher) == ["utter_verification_locked"]
-    dispatcher.messages.clear()
-    check(stores, dispatcher, domain, "202611100012", "1234", sender="other")
-    assert responses(dispatcher)[0] == "utter_application_status"
+    assert slots_set(events)["verification_locked"] is None
+    # a locked form ends at once
+    form = ValidateStatusForm(stores)
+    assert asyncio.run(form.required_slots(["application_no", "verify_last4"], dispatcher, tracker, domain)) == []
+    # another sender is not affected
+    assert verify(stores, dispatcher, domain, "202611100012", "1234", sender="other") == {"verify_last4": "1234"}
 
 
-def test_unknown_number_counts_as_a_failed_check(stores, dispatcher, domain):
-    check(stores, dispatcher, domain, "209901010000", "1234")
+def test_unknown_number_counts_as_a_failed_check_and_asks_for_the_number_again(stores, dispatcher, domain):
+    assert verify(stores, dispatcher, domain, "209901010000", "1234") == {"verify_last4": None,
+                                                                         "application_no": None}
     assert responses(dispatcher) == ["utter_application_not_found"]
     from actions.services.validators import hash_sender
 
     assert stores.casework.failed_verifications(hash_sender("s1")) == 1
+
+
+def test_the_action_never_reveals_an_unverified_status(stores, dispatcher, domain):
+    check(stores, dispatcher, domain, "202611100012", "9999")
+    assert responses(dispatcher) == ["utter_verification_failed_final"]
 
 
 def test_status_form_parses_numbers_and_last4(stores, dispatcher, domain):
@@ -57,7 +79,8 @@ def test_status_form_parses_numbers_and_last4(stores, dispatcher, domain):
         "application_no": "202611100012"}
     assert asyncio.run(form.validate_application_no("ts2611250001", dispatcher, tracker, domain)) == {
         "application_no": "TS2611250001"}
-    assert asyncio.run(form.validate_verify_last4("后四位系 001x", dispatcher, tracker, domain)) == {
+    with_number = make_tracker("", slots={"application_no": "202611100012"}, active_loop="status_form")
+    assert asyncio.run(form.validate_verify_last4("后四位系 001x", dispatcher, with_number, domain)) == {
         "verify_last4": "001X"}
     assert asyncio.run(form.validate_verify_last4("唔记得", dispatcher, tracker, domain)) == {"verify_last4": None}
 
