@@ -47,6 +47,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(knowledge_api)
     app.register_blueprint(webchat)
 
+    from channels.registry import register_channels
+
+    register_channels(app)  # each adapter only when its credentials are configured
+
     @app.before_request
     def refuse_oversized_bodies() -> None:
         # Checked before routing so no endpoint ever reads an oversized body.

@@ -1,0 +1,75 @@
+"""One place where the app server registers the channel adapters (``register_channels(app)``).
+
+Each adapter registers only when its credentials are configured; otherwise one log line
+says why and the rest of the app keeps running. Tests (and other deployments) may pass
+ready-made collaborators through the app config: ``CHANNEL_STATE`` (a
+:class:`~channels.state.ChannelState`), ``CORE_CLIENT`` (a :class:`~channels.core.CoreClient`)
+``SMS_SENDER`` (any :class:`~channels.core.Sender`) and ``CHANNEL_CLOCK`` (a callable returning
+the current aware datetime, for agent hours).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask
+
+from channels.state import ChannelState
+
+log = logging.getLogger(__name__)
+
+
+def channel_state(app: Flask) -> ChannelState:
+    """The app's shared channel state (``CHANNEL_STATE`` from the config, else one lazily connecting instance)."""
+    state = app.extensions.get("channel_state")
+    if state is None:
+        state = app.config.get("CHANNEL_STATE") or ChannelState()
+        app.extensions["channel_state"] = state
+    return state
+
+
+def register_channels(app: Flask) -> None:
+    """Register every channel adapter that is configured."""
+    _register_twilio(app)
+    _register_telegram(app)
+
+
+def _register_twilio(app: Flask) -> None:
+    from channels.twilio_common.verify import MissingCredentials, TwilioSettings
+
+    try:
+        settings = TwilioSettings.from_env()
+    except MissingCredentials as exc:
+        log.warning("SMS and voice channels not started: %s", exc)
+        return
+    from channels.core import CoreClient
+    from channels.sms.adapter import create_blueprint as sms_blueprint
+    from channels.sms_sender import sender_from_settings
+    from channels.voice.adapter import create_blueprint as voice_blueprint
+
+    state = channel_state(app)
+    core = app.config.get("CORE_CLIENT") or CoreClient()
+    sender = app.config.get("SMS_SENDER") or sender_from_settings(settings, state)
+    if sender is None:
+        log.warning("voice: outbound SMS disabled (TWILIO_ACCOUNT_SID or TWILIO_SMS_FROM not set)")
+    app.register_blueprint(sms_blueprint(settings, state=state, core=core))
+    clock = app.config.get("CHANNEL_CLOCK")
+    app.register_blueprint(voice_blueprint(settings, state=state, core=core, sender=sender,
+                                           **({"clock": clock} if clock else {})))
+
+
+def _register_telegram(app: Flask) -> None:
+    from channels.telegram.verify import TelegramSettings, TelegramSettingsError
+
+    try:
+        settings = TelegramSettings.from_env()
+    except TelegramSettingsError as exc:
+        log.warning("Telegram channel not started: %s", exc)
+        return
+    if settings.mode != "webhook":
+        log.info("Telegram webhook not registered: TELEGRAM_MODE=polling (`python -m channels.telegram` polls)")
+        return
+    from channels.core import CoreClient
+    from channels.telegram.webhook import init_app
+
+    init_app(app, settings, state=channel_state(app), core=app.config.get("CORE_CLIENT") or CoreClient())

@@ -1,0 +1,1 @@
+"""SMS adapter over Twilio: ``POST /channels/sms/webhook`` (verify · parse · render · adapter)."""

@@ -1,0 +1,124 @@
+"""Bot messages → SMS text within a part budget, and TwiML through twilio's ``MessagingResponse``.
+
+Rules (declared in :data:`CAPABILITIES`): buttons become numbered options under the text;
+images become their link; a reply longer than the budget is cut at a sentence boundary,
+ends with a continuation hint and the remainder is returned for later.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from channels.core import BotMessage, Button, Capabilities
+from channels.sms import segments, texts
+
+CAPABILITIES = Capabilities(max_chars=None, buttons=False, links=True, speech=False, rich_text=False)
+MAX_OPTIONS = 9
+SENTENCE_ENDS = "。！？；!?;\n"
+CLAUSE_ENDS = "，、：,:）)"
+# A cut earlier than this share of the allowed length wastes too much room; cut at a weaker boundary.
+MIN_CUT_SHARE = 0.4
+
+
+@dataclass(frozen=True)
+class SmsPage:
+    """One reply ready to send.
+
+    Attributes:
+        text: the reply (within the budget unless a single option list alone exceeds it).
+        rest: the remainder of a cut reply ("" when complete).
+        options: the numbered options offered, in order (digit n ↦ ``options[n-1]``).
+    """
+
+    text: str
+    rest: str = ""
+    options: tuple[Button, ...] = ()
+
+
+def body_of(messages: Sequence[BotMessage]) -> str:
+    """The texts (and image links) of ``messages`` joined by new lines; custom payloads are not shown."""
+    lines: list[str] = []
+    for m in messages:
+        if m.text.strip():
+            lines.append(m.text.strip())
+        if m.image:
+            lines.append(m.image)
+    return "\n".join(lines)
+
+
+def options_of(messages: Sequence[BotMessage]) -> tuple[Button, ...]:
+    """The buttons of all messages, in order, at most :data:`MAX_OPTIONS`."""
+    return tuple(b for m in messages for b in m.buttons)[:MAX_OPTIONS]
+
+
+def options_block(options: Sequence[Button]) -> str:
+    """``\\n1. 标题\\n2. 标题\\n请回复序号选择`` (empty without options)."""
+    if not options:
+        return ""
+    lines = [f"{i}. {b.title}" for i, b in enumerate(options, start=1)]
+    return "\n" + "\n".join(lines) + "\n" + texts.OPTIONS_FOOTER
+
+
+def _cut_index(body: str, limit: int) -> int:
+    """Where to cut ``body`` given that ``body[:limit]`` is the longest prefix that fits."""
+    if limit >= len(body):
+        return len(body)
+    floor = int(limit * MIN_CUT_SHARE)
+    for ends in (SENTENCE_ENDS, CLAUSE_ENDS):
+        best = max((i + 1 for i in range(floor, limit) if body[i] in ends), default=0)
+        if best > floor:
+            return best
+    return max(limit, 1)
+
+
+def _longest_fitting_prefix(body: str, suffix: str, max_parts: int) -> int:
+    """Largest n with ``body[:n].rstrip() + suffix`` within ``max_parts`` (binary search: parts grow with n)."""
+    lo, hi = 0, len(body)
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if segments.fits(body[:mid].rstrip() + suffix, max_parts):
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+def paginate(body: str, options: Sequence[Button], max_parts: int, more_by_digit: bool) -> SmsPage:
+    """Fit ``body`` plus the numbered ``options`` into ``max_parts`` SMS parts.
+
+    Args:
+        body: the reply text.
+        options: numbered options shown after the text (kept on the first page).
+        max_parts: the budget of SMS parts.
+        more_by_digit: the continuation hint says "回复 1" (only when no options are pending).
+    """
+    block = options_block(options)
+    full = (body.strip() + block).strip()
+    if segments.fits(full, max_parts):
+        return SmsPage(text=full, options=tuple(options))
+    hint = texts.MORE_HINT_DIGIT if more_by_digit and not options else texts.MORE_HINT_WORD
+    suffix = hint + block
+    limit = _longest_fitting_prefix(body, suffix, max_parts)
+    if limit == 0:  # the options alone exceed the budget: cut the whole text instead
+        body, suffix = full, hint
+        limit = _longest_fitting_prefix(body, suffix, max_parts)
+    cut = _cut_index(body, limit)
+    head, rest = body[:cut].rstrip(), body[cut:].strip()
+    return SmsPage(text=head + suffix, rest=rest, options=tuple(options))
+
+
+def compose(messages: Sequence[BotMessage], max_parts: int) -> SmsPage:
+    """The first page of the core's answer."""
+    options = options_of(messages)
+    return paginate(body_of(messages), options, max_parts, more_by_digit=not options)
+
+
+def twiml(text: str | None) -> str:
+    """A TwiML document replying ``text`` (an empty ``<Response/>`` when None or blank)."""
+    from twilio.twiml.messaging_response import MessagingResponse
+
+    response = MessagingResponse()
+    if text and text.strip():
+        response.message(text)
+    return str(response)

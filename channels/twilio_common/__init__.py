@@ -1,0 +1,1 @@
+"""What the SMS and hotline IVR adapters share: Twilio settings, webhook signatures, phone numbers."""

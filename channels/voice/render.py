@@ -1,0 +1,167 @@
+"""Bot messages → spoken sentences, spoken options and TwiML through twilio's ``VoiceResponse``.
+
+Spoken rendering (declared in :data:`CAPABILITIES`): no URLs, emoji or markup; line breaks
+and list markers become sentence breaks; long sentences are split at commas; at most
+:data:`MAX_SENTENCES` sentences are read (the full text can be sent by SMS); buttons
+become "…请按 n" options, at most :data:`MAX_SPOKEN_OPTIONS`.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from channels.core import BotMessage, Button, Capabilities
+from channels.voice import texts
+
+CAPABILITIES = Capabilities(max_chars=None, buttons=False, links=False, speech=True, rich_text=False)
+MAX_SENTENCE_CHARS = 40
+MAX_SENTENCES = 15
+MAX_SPOKEN_OPTIONS = 5
+
+_URL_RE = re.compile(r"(https?://|www\.)[^\s，。；、）)]+", re.IGNORECASE)
+_LIST_MARKER_RE = re.compile(r"(?m)^\s*(?:\d{1,2}[.、)）]|[-*•·])\s*")
+_SENTENCE_RE = re.compile(r"[^。！？；!?;\n]+[。！？；!?;]?")
+_CLAUSE_RE = re.compile(r"[^，、,：:]+[，、,：:]?")
+_DROP_CHARS = "【「」『』《》\"“”*#_~`>"
+_PAUSE_CHARS = "】|｜"  # headings and table separators become a pause
+
+
+def _is_symbol(ch: str) -> bool:
+    # Emoji, pictographs, dingbats and other symbols are unpronounceable (So/Sk/Cs); keep ¥ and %.
+    return ord(ch) > 0xFFFF or unicodedata.category(ch) in ("So", "Sk", "Cs", "Co") or ch in "\ufe0f\u200d"
+
+
+def clean_for_speech(text: str) -> str:
+    """``text`` without URLs, emoji, markup characters and list markers; lines become sentences."""
+    text = _URL_RE.sub("", text)
+    text = _LIST_MARKER_RE.sub("", text)
+    text = "".join(" " if _is_symbol(c) or c in _DROP_CHARS else "，" if c in _PAUSE_CHARS else c for c in text)
+    lines = [re.sub(r"\s*([，。！？；])\s*", r"\1", re.sub(r"\s+", " ", line)).strip(" ：:，,")
+             for line in text.splitlines()]
+    out = []
+    for line in lines:
+        if not line:
+            continue
+        out.append(line if line[-1] in "。！？；!?;" else line + "。")
+    return "".join(out)
+
+
+def sentences(text: str, max_chars: int = MAX_SENTENCE_CHARS) -> list[str]:
+    """Short spoken sentences of ``text`` (cleaned; long sentences split at clause boundaries)."""
+    out: list[str] = []
+    for sentence in _SENTENCE_RE.findall(clean_for_speech(text)):
+        sentence = sentence.strip()
+        if not sentence or not any(c.isalnum() for c in sentence):
+            continue
+        if len(sentence) <= max_chars:
+            out.append(sentence)
+            continue
+        chunk = ""
+        for clause in _CLAUSE_RE.findall(sentence):
+            if chunk and len(chunk) + len(clause) > max_chars:
+                out.append(chunk.strip())
+                chunk = ""
+            chunk += clause
+        if chunk.strip():
+            out.append(chunk.strip())
+    return out
+
+
+def spoken_options(options: Sequence[Button]) -> list[str]:
+    """``确认预约，请按1。`` … for the first :data:`MAX_SPOKEN_OPTIONS` options."""
+    said = [texts.OPTION.format(title=clean_for_speech(b.title).rstrip("。") or b.payload, digit=i)
+            for i, b in enumerate(options[:MAX_SPOKEN_OPTIONS], start=1)]
+    if len(options) > MAX_SPOKEN_OPTIONS:
+        said.append(texts.MORE_OPTIONS)
+    return said
+
+
+def digits_spoken(value: str) -> str:
+    """A number read digit by digit: ``2026`` → ``二 零 二 六``."""
+    return " ".join(texts.CHINESE_DIGITS.get(c, c) for c in value.upper())
+
+
+def number_kind(text: str) -> str | None:
+    """Which number the bot's question asks for (see :data:`texts.NUMBER_PROMPTS`), or None."""
+    for word, kind in texts.NUMBER_PROMPTS:
+        if word in text:
+            return kind
+    return None
+
+
+@dataclass(frozen=True)
+class SpokenAnswer:
+    """The core's answer prepared for the phone.
+
+    Attributes:
+        sentences: what is read, in order.
+        options: the options the digits 1..n pick (payloads go to the core).
+        number_kind: the number the bot asks to be typed, or None.
+        full_text: the unabridged text of the answer, without questions that offer options
+            (what "send it by SMS" sends).
+        handoff: the core asked for a human (custom ``{"handoff": true}``).
+    """
+
+    sentences: tuple[str, ...]
+    options: tuple[Button, ...]
+    number_kind: str | None
+    full_text: str
+    handoff: bool
+
+
+def prepare(messages: Sequence[BotMessage]) -> SpokenAnswer:
+    """Turn the core's messages into a :class:`SpokenAnswer`."""
+    said: list[str] = []
+    for m in messages:
+        said.extend(sentences(m.text))
+    options = tuple(b for m in messages for b in m.buttons)[:MAX_SPOKEN_OPTIONS]
+    last_text = next((m.text for m in reversed(messages) if m.text.strip()), "")
+    kind = number_kind(last_text) if not options else None
+    full = "\n".join(m.text.strip() for m in messages if m.text.strip() and not m.buttons)
+    handoff = any(bool(m.custom and m.custom.get("handoff")) for m in messages)
+    return SpokenAnswer(tuple(said[:MAX_SENTENCES]), options, kind, full, handoff)
+
+
+class TwimlBuilder:
+    """Builds IVR TwiML with one voice, language and speech settings.
+
+    Args:
+        voice: ``<Say voice>`` (e.g. ``Polly.Zhiyu``).
+        say_language: ``<Say language>`` (e.g. ``cmn-CN``).
+        speech_language: ``<Gather language>`` for recognition (e.g. ``cmn-Hans-CN``).
+        hints: speech recognition hints.
+    """
+
+    def __init__(self, voice: str, say_language: str, speech_language: str, hints: Sequence[str]):
+        self.voice, self.say_language, self.speech_language = voice, say_language, speech_language
+        self.hints = ",".join(h.replace(",", " ") for h in hints if h)
+
+    def response(self) -> Any:
+        """A new ``VoiceResponse``."""
+        from twilio.twiml.voice_response import VoiceResponse
+
+        return VoiceResponse()
+
+    def say(self, node: Any, text: str) -> None:
+        """Append one ``<Say>`` to ``node`` (a response or a gather)."""
+        node.say(text, voice=self.voice, language=self.say_language)
+
+    def gather(self, node: Any, action: str, *, single_key: bool, number: bool = False) -> Any:
+        """Append a ``<Gather>`` posting to ``action`` even on silence.
+
+        Args:
+            node: the response.
+            action: absolute action URL.
+            single_key: one key ends the input (menus and option lists).
+            number: keypad-only number entry finished with ``#``.
+        """
+        if number:
+            return node.gather(input="dtmf", action=action, method="POST", finish_on_key="#", timeout=10,
+                               action_on_empty_result=True)
+        return node.gather(input="dtmf speech", action=action, method="POST", language=self.speech_language,
+                           hints=self.hints or None, speech_timeout="auto", timeout=5, finish_on_key="#",
+                           num_digits=1 if single_key else None, action_on_empty_result=True)

@@ -1,0 +1,381 @@
+"""Hotline IVR: TwiML asserted by XPath, menu and digit mapping, keypad numbers, re-prompts, transfers, SMS."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from channels.core import hash_sender
+from channels.state import ChannelState
+from channels.voice import render, texts
+from channels.voice.adapter import number_value
+from channels.voice.hours import AgentHours
+from server.app import create_app
+from tests.channels.twilio_helpers import (
+    BASE,
+    SUNDAY_MORNING,
+    TOKEN,
+    WORKDAY_MORNING,
+    Caller,
+    FakeCore,
+    FakeSender,
+    bot,
+    call_form,
+    post_signed,
+    twiml,
+)
+
+AGENT = "+862012345678"
+
+
+@pytest.fixture
+def state(tmp_path):
+    st = ChannelState(f"sqlite:///{tmp_path / 'channels.db'}")
+    yield st
+    st.dispose()
+
+
+@pytest.fixture
+def core():
+    return FakeCore()
+
+
+@pytest.fixture
+def sender():
+    return FakeSender()
+
+
+@pytest.fixture
+def clock():
+    return {"now": WORKDAY_MORNING}
+
+
+@pytest.fixture
+def client(monkeypatch, state, core, sender, clock):
+    monkeypatch.setenv("TWILIO_AUTH_TOKEN", TOKEN)
+    monkeypatch.setenv("PUBLIC_BASE_URL", BASE)
+    monkeypatch.setenv("HOTLINE_AGENT_NUMBER", AGENT)
+    for name in ("HOTLINE_AGENT_HOURS", "VOICE_TTS_VOICE", "VOICE_LANGUAGE", "VOICE_SPEECH_LANGUAGE",
+                 "VOICE_CORE_TIMEOUT", "VOICE_HINTS"):
+        monkeypatch.delenv(name, raising=False)
+    app = create_app({"CHANNEL_STATE": state, "CORE_CLIENT": core, "SMS_SENDER": sender,
+                      "CHANNEL_CLOCK": lambda: clock["now"]})
+    return app.test_client()
+
+
+@pytest.fixture
+def caller(client):
+    return Caller(client)
+
+
+# -- the welcome menu -----------------------------------------------------------------------
+def test_a_call_is_greeted_with_the_recording_notice_and_the_keypad_menu(caller):
+    doc = caller.call()
+    gather = doc.xpath("/Response/Gather")
+    assert len(gather) == 1
+    g = gather[0]
+    assert g.get("input") == "dtmf speech" and g.get("language") == "cmn-Hans-CN"
+    assert g.get("numDigits") == "1" and g.get("actionOnEmptyResult") == "true" and g.get("method") == "POST"
+    assert g.get("action") == BASE + "/channels/voice/gather?step=1"
+    assert "护照" in g.get("hints").split(",") and "结婚登记" in g.get("hints").split(",")
+    assert caller.said() == [texts.GREETING, texts.RECORDING_NOTICE, texts.MENU]
+    assert doc.xpath("count(//Say[@voice='Polly.Zhiyu' and @language='cmn-CN'])") == 3
+    for word in ("1", "办事指南", "2", "预约办理", "3", "查询办理进度", "9", "重听", "0", "人工服务"):
+        assert word in texts.MENU
+
+
+@pytest.mark.parametrize(("digit", "payload"), [("2", "/book_appointment"), ("3", "/check_application_status")])
+def test_menu_keys_become_messages_to_the_core(caller, core, digit, payload):
+    caller.call()
+    core.replies.append([bot("请问您要预约办理哪项业务？")])
+    caller.answer(digit)
+    (msg,) = core.received
+    assert msg.text == payload and msg.channel == "voice"
+    assert msg.sender_id == "voice-" + hash_sender(caller.call_sid)
+    assert msg.metadata == {"phone": "+8613900001234"}
+    assert caller.said() == ["请问您要预约办理哪项业务？"]
+
+
+def test_key_1_asks_for_the_question_and_speech_goes_to_the_core_as_text(caller, core):
+    caller.call()
+    assert caller.said() and caller.answer("1") is not None
+    assert caller.said() == [texts.GUIDE_PROMPT] and core.received == []
+    core.replies.append([bot("普通护照工本费每本120元。")])
+    caller.answer(speech="办护照要多少钱")
+    assert core.received[0].text == "办护照要多少钱"
+    assert caller.said()[0] == "普通护照工本费每本120元。"
+
+
+def test_key_9_repeats_the_menu_and_an_unknown_key_says_so(caller, core):
+    caller.call()
+    caller.answer("9")
+    assert caller.said() == [texts.MENU]
+    caller.answer("7")
+    assert caller.said() == [texts.NO_MATCH, texts.MENU]
+    assert core.received == []
+
+
+# -- spoken answers, options ------------------------------------------------------------------
+def test_buttons_become_spoken_options_and_a_key_sends_the_payload(caller, core):
+    caller.call()
+    core.replies.append([bot("请确认预约信息。确认预约吗？", [("确认预约", "/affirm"), ("取消", "/deny")])])
+    doc = caller.answer("2")
+    assert caller.said() == ["请确认预约信息。", "确认预约吗？", "确认预约，请按1。", "取消，请按2。"]
+    assert doc.xpath("/Response/Gather/@numDigits") == ["1"]
+    core.replies.append([bot("预约成功。")])
+    caller.answer("2")
+    assert core.received[-1].text == "/deny"
+
+
+def test_spoken_text_has_no_urls_or_emoji_and_long_sentences_are_split():
+    text = ("办理护照请登录 https://www.gdzwfw.gov.cn/ 预约😀。\n1. 身份证原件，户口簿原件，近期彩色照片一张，"
+            "以及其他需要补充的相关证明材料和复印件，请一并带齐\n【收费】每本120元")
+    said = render.sentences(text)
+    joined = "".join(said)
+    assert "http" not in joined and "gdzwfw" not in joined and "😀" not in joined and "【" not in joined
+    assert all(len(s) <= render.MAX_SENTENCE_CHARS for s in said)
+    assert said[-1] == "收费，每本120元。"
+    assert "身份证原件" in joined and "1." not in joined
+
+
+@pytest.mark.parametrize(("text", "kind"), [
+    ("请提供办件编号（受理回执上的12位数字），投诉建议请提供TS开头的受理编号。", "application_no"),
+    ("为保护您的信息，请输入申请人手机号码或身份证号码的后四位。", "last4"),
+    ("请提供预约号（YY开头加6位数字，例如YY123456）。", "booking_ref"),
+    ("请留下办事人的手机号码，用于确认和取消预约。", "phone"),
+    ("请问您想预约哪一天？", None),
+])
+def test_the_number_a_question_asks_for_is_recognised(text, kind):
+    assert render.number_kind(text) == kind
+
+
+@pytest.mark.parametrize(("kind", "digits", "value"), [
+    ("application_no", "202611100012", "202611100012"), ("last4", "001*", "001X"),
+    ("booking_ref", "123456", "YY123456"), ("phone", "13900001234", "13900001234"), (None, "*", ""),
+])
+def test_typed_numbers_map_to_what_the_core_expects(kind, digits, value):
+    assert number_value(kind, digits) == value
+
+
+# -- keypad numbers ---------------------------------------------------------------------------
+def test_an_application_number_is_typed_read_back_digit_by_digit_and_confirmed(caller, core):
+    caller.call()
+    core.replies.append([bot("请提供办件编号（受理回执上的12位数字），投诉建议请提供TS开头的受理编号。")])
+    doc = caller.answer("3")
+    assert caller.said()[-1] == texts.NUMBER_ENTRY
+    g = doc.xpath("/Response/Gather")[0]
+    assert g.get("input") == "dtmf" and g.get("finishOnKey") == "#" and g.get("numDigits") is None
+    caller.answer("202611100012")
+    assert caller.said() == [texts.READBACK.format(digits="二 零 二 六 一 一 一 零 零 零 一 二")]
+    assert len(core.received) == 1  # nothing sent before the confirmation
+    caller.answer("2")  # re-enter
+    assert caller.said() == [texts.REENTER]
+    assert caller.doc.xpath("/Response/Gather/@input") == ["dtmf"]
+    caller.answer("202611100013")
+    core.replies.append([bot("为保护您的信息，请输入申请人手机号码或身份证号码的后四位。")])
+    caller.answer("1")
+    assert core.received[-1].text == "202611100013"
+    caller.answer("001*")
+    assert caller.said() == [texts.READBACK.format(digits="零 零 一 叉")]
+    core.replies.append([bot("您的护照办件，当前状态是可领取。")])
+    caller.answer("1")
+    assert core.received[-1].text == "001X"
+
+
+# -- silence, re-prompts ----------------------------------------------------------------------
+def test_silence_is_reprompted_twice_then_a_human_is_offered_then_the_call_ends(caller, core):
+    caller.call()
+    caller.answer()
+    assert caller.said() == [texts.NO_INPUT, texts.MENU]
+    caller.answer()
+    assert caller.said() == [texts.NO_INPUT, texts.MENU]
+    caller.answer()
+    assert caller.said() == [texts.NO_INPUT, texts.OFFER_HUMAN]
+    doc = caller.answer()
+    assert caller.said() == [texts.NO_INPUT, texts.GOODBYE]
+    assert doc.xpath("count(/Response/Hangup)") == 1 and not doc.xpath("//Gather")
+    assert core.received == []
+
+
+def test_an_answer_resets_the_reprompt_count(caller, core):
+    caller.call()
+    caller.answer()
+    caller.answer()
+    core.replies.append([bot("请问您要预约办理哪项业务？")])
+    caller.answer("2")
+    caller.answer()
+    assert caller.said() == [texts.NO_INPUT, "请问您要预约办理哪项业务？"]
+
+
+# -- transfers ----------------------------------------------------------------------------------
+def test_key_0_records_the_handoff_in_the_core_announces_it_and_dials_the_agent(caller, core):
+    caller.call()
+    core.replies.append([bot("好的，马上为您转接人工服务，请稍候。"), bot(custom={"handoff": True})])
+    doc = caller.answer("0")
+    assert core.received[0].text == texts.HANDOFF_PAYLOAD
+    assert doc.xpath("/Response/Say/text()") == ["好的，马上为您转接人工服务，请稍候。"]
+    assert doc.xpath("/Response/Dial/text()") == [AGENT]
+    assert doc.xpath("/Response/Say/following-sibling::Dial")  # announced first
+    assert doc.xpath("/Response/Dial/@action")[0].startswith(BASE + "/channels/voice/dial-done?step=")
+
+
+def test_a_handoff_from_the_core_transfers_even_when_asked_in_words(caller, core):
+    caller.call()
+    core.replies.append([bot("好的，马上为您转接人工服务，请稍候。"), bot(custom={"handoff": True})])
+    doc = caller.answer(speech="我要转人工")
+    assert doc.xpath("/Response/Dial/text()") == [AGENT]
+
+
+def test_outside_agent_hours_the_caller_hears_when_to_call_back(caller, core, clock):
+    clock["now"] = SUNDAY_MORNING
+    caller.call()
+    core.replies.append([bot("好的，马上为您转接人工服务，请稍候。"), bot(custom={"handoff": True})])
+    doc = caller.answer("0")
+    assert not doc.xpath("//Dial")
+    said = caller.said()
+    assert said[0] == texts.AFTER_HOURS.format(start="8点30分", end="18点")
+    assert said[1:] == [texts.MENU]
+
+
+def test_a_transfer_still_happens_when_the_core_is_down(caller, core):
+    caller.call()
+    core.down = True
+    doc = caller.answer("0")
+    assert doc.xpath("/Response/Say/text()") == [texts.TRANSFER]
+    assert doc.xpath("/Response/Dial/text()") == [AGENT]
+
+
+@pytest.mark.parametrize(("status", "hangs_up"), [("completed", True), ("no-answer", False), ("busy", False)])
+def test_after_the_transfer_the_call_ends_or_returns_to_the_menu(caller, core, status, hangs_up):
+    caller.call()
+    core.replies.append([bot("好的", ), bot(custom={"handoff": True})])
+    caller.answer("0")
+    doc = caller.answer(element="Dial", DialCallStatus=status)
+    assert bool(doc.xpath("/Response/Hangup")) is hangs_up
+    if not hangs_up:
+        assert caller.said() == [texts.AGENT_BUSY, texts.MENU]
+
+
+def test_agent_hours_follow_working_days_in_shanghai():
+    hours = AgentHours.parse("08:30-18:00")
+    assert hours.is_open(WORKDAY_MORNING)
+    assert not hours.is_open(SUNDAY_MORNING)
+    assert not hours.is_open(WORKDAY_MORNING.replace(hour=8, minute=29))
+    assert not hours.is_open(WORKDAY_MORNING.replace(hour=18, minute=0))
+    # 01:00 UTC is 09:00 in Shanghai.
+    assert hours.is_open(dt.datetime(2026, 12, 1, 1, 0, tzinfo=dt.UTC))
+    assert not hours.is_open(dt.datetime(2026, 10, 1, 10, 0, tzinfo=WORKDAY_MORNING.tzinfo))  # National Day
+    with pytest.raises(ValueError):
+        AgentHours.parse("18:00-08:30")
+
+
+# -- SMS of the full answer ----------------------------------------------------------------------
+LONG_ANSWER = ("【普通护照申领】需要准备：居民身份证原件，近期免冠彩色照片。办理时限：7个工作日。"
+               "收费：每本120元。网上预约：https://www.gdzwfw.gov.cn/")
+
+
+def test_after_an_answer_the_full_text_can_be_sent_by_sms(caller, core, sender):
+    caller.call()
+    caller.answer("1")
+    core.replies.append([bot(LONG_ANSWER)])
+    caller.answer(speech="护照怎么办")
+    said = caller.said()
+    assert said[-1] == texts.SMS_OFFER.format(digit="1")
+    assert not any("http" in s for s in said)
+    caller.answer("1")
+    assert sender.sent == [("+8613900001234", LONG_ANSWER)]
+    assert caller.said() == [texts.SMS_SENT, texts.NEXT_PROMPT]
+    assert len(core.received) == 1  # "1" was not sent to the core
+
+
+def test_with_options_the_sms_key_is_the_first_key_after_them(caller, core, sender):
+    caller.call()
+    caller.answer("1")
+    rating = bot("请为本次服务打分：", [("满意", '/rate{"score": 5}'), ("不满意", "/rate")])
+    core.replies.append([bot(LONG_ANSWER), rating])
+    caller.answer(speech="护照怎么办")
+    said = caller.said()
+    assert said[-3:] == ["满意，请按1。", "不满意，请按2。", texts.SMS_OFFER.format(digit="3")]
+    caller.answer("3")
+    assert sender.sent == [("+8613900001234", LONG_ANSWER)]  # the answer, not the rating question
+    assert len(core.received) == 1
+
+
+def test_no_sms_is_offered_to_a_number_that_opted_out(caller, core, sender, state):
+    state.set_opt_out("sms", hash_sender("+8613900001234"), True)
+    caller.call()
+    caller.answer("1")
+    core.replies.append([bot(LONG_ANSWER)])
+    caller.answer(speech="护照怎么办")
+    assert not any("短信" in s for s in caller.said())
+    core.replies.append([bot("好的")])
+    caller.answer("1")
+    assert sender.sent == []
+
+
+def test_no_sms_is_offered_to_a_landline_caller(client, core, sender):
+    caller = Caller(client, caller="+862083331234")
+    caller.call()
+    caller.answer("1")
+    core.replies.append([bot(LONG_ANSWER)])
+    caller.answer(speech="护照怎么办")
+    assert not any("短信" in s for s in caller.said())
+
+
+# -- verification, idempotency, failures ---------------------------------------------------------
+@pytest.mark.parametrize("case", ["missing", "other_step", "tampered"])
+def test_unsigned_or_tampered_voice_webhooks_are_refused(client, core, case):
+    caller = Caller(client)
+    caller.call()
+    path = caller.next_action()
+    form = call_form(Digits="2")
+    from tests.channels.twilio_helpers import sign
+
+    if case == "missing":
+        res = post_signed(client, path, form, signature="")
+    elif case == "other_step":  # the signature covers the query string
+        res = post_signed(client, path, form, signature=sign(BASE + path.replace("step=1", "step=2"), form))
+    else:
+        res = post_signed(client, path, {**form, "Digits": "0"}, signature=sign(BASE + path, form))
+    assert res.status_code == 403
+    assert core.received == []
+
+
+def test_a_retried_turn_is_processed_once_and_answered_the_same(client, core):
+    caller = Caller(client)
+    caller.call()
+    path = caller.next_action()
+    core.replies += [[bot("请问您要预约办理哪项业务？")], [bot("不应出现")]]
+    first = post_signed(client, path, call_form(Digits="2"))
+    second = post_signed(client, path, call_form(Digits="2"))
+    assert first.get_data() == second.get_data()
+    assert len(core.received) == 1
+
+
+def test_a_core_that_is_down_gets_an_apology_and_the_turn_can_be_retried(client, core):
+    caller = Caller(client)
+    caller.call()
+    path = caller.next_action()
+    core.down = True
+    doc = twiml(post_signed(client, path, call_form(Digits="2")))
+    assert doc.xpath("/Response/Say/text()") == [texts.UNAVAILABLE]
+    core.down = False
+    core.replies.append([bot("请问您要预约办理哪项业务？")])
+    doc = twiml(post_signed(client, path, call_form(Digits="2")))
+    assert doc.xpath("//Say/text()") == ["请问您要预约办理哪项业务？"]
+
+
+def test_a_webhook_without_call_sid_is_a_bad_request(client):
+    assert post_signed(client, "/channels/voice/webhook", {"From": "+8613900001234"}).status_code == 400
+
+
+def test_a_turn_still_in_progress_elsewhere_waits_and_asks_again(client, core, state):
+    caller = Caller(client)
+    caller.call()
+    path = caller.next_action()
+    state.begin("voice", "CA" + "0" * 31 + "1" + ":gather:1")  # another worker holds this turn
+    doc = twiml(post_signed(client, path, call_form(Digits="2")))
+    assert doc.xpath("/Response/Pause/@length") == ["2"]
+    assert doc.xpath("/Response/Redirect/text()") == [BASE + path]
+    assert core.received == []
