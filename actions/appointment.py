@@ -21,6 +21,8 @@ from knowledge.casework import AlreadyBooked, BookingNotFound, BookingRequest, S
 from knowledge.clock import city_now
 
 BOOKING_SLOTS = ("booking_date", "booking_time", "booking_confirmed", "requested_slot")
+# Entities that fill other booking slots: a message carrying one is a correction, not a name.
+CORRECTION_ENTITIES = frozenset({"date", "time", "center", "service"})
 STATUS_TEXT = {"active": "有效", "cancelled": "已取消", "expired": "已过期"}
 
 
@@ -234,7 +236,15 @@ class ValidateBookingForm(BookingSlots):
 
     async def validate_person_name(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                                    domain: DomainDict) -> dict[str, Any]:
-        name = clean_person_name(str(value or ""))
+        text = str(value or "")
+        entities = (tracker.latest_message or {}).get("entities") or []
+        if text == user_text(tracker) and any(e.get("entity") in CORRECTION_ENTITIES for e in entities):
+            # "改成后天" while the name was asked: a correction of another slot, not a name.
+            return {"person_name": None}
+        for ent in entities:  # "陈小红 13900001234": the name is what is left around the number
+            if ent.get("entity") == "phone" and isinstance(ent.get("start"), int) and text == user_text(tracker):
+                text = text[:ent["start"]] + text[ent["end"]:]
+        name = clean_person_name(text)
         if name is None:
             dispatcher.utter_message(response="utter_invalid_name")
         return {"person_name": name}

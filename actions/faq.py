@@ -24,6 +24,8 @@ from knowledge.textnorm import normalize
 
 # A follow-up within a known service matches an FAQ when this share of its words appear.
 FOLLOW_UP_COVERAGE = 0.34
+# Unmatched texts this short are treated as not understood rather than as unanswered questions.
+SHORT_UNCLEAR_CHARS = 4
 
 
 def latest_entity(tracker: Tracker, name: str) -> str | None:
@@ -65,8 +67,17 @@ class ActionAnswerFaq(CitizenAction):
         context = await self._known_service(tracker.get_slot("service"))
         topic = detect_topic(text)
         new_service = decision.kind == "answer" and decision.hits[0].service_id not in (None, context)
-        if context and (topic or decision.kind != "answer") and not new_service:
-            return await self._answer_within(dispatcher, context, text)
+        if context and not new_service:
+            if topic:  # "那要多少钱？" about the service in context
+                return await self._answer_within(dispatcher, context, text)
+            if decision.kind != "answer":
+                within = await self.blocking(search.search_within, context, text, 1) if text else []
+                if within and within[0].confidence >= FOLLOW_UP_COVERAGE:
+                    return await self._answer_faq(dispatcher, within[0].faq_id)
+        if decision.kind == "none" and not hits and len(normalize(text)) <= SHORT_UNCLEAR_CHARS:
+            # A few characters that match nothing ("跳过", "嗯嗯"): not a question to record.
+            dispatcher.utter_message(response="utter_default")
+            return [SlotSet("pending_question", None)]
         if decision.kind == "answer":
             hit = decision.hits[0]
             if hit.confidence < settings.low_confidence:

@@ -120,6 +120,20 @@ def test_person_name(stores, dispatcher, domain, value, expected):
         "person_name": expected}
 
 
+def test_a_correction_while_the_name_is_asked_is_not_taken_as_the_name(stores, dispatcher, domain):
+    tracker = make_tracker("改成后天", entities=[{"entity": "date", "value": "后天", "start": 2, "end": 4}])
+    assert validate(ValidateBookingForm(stores), "person_name", "改成后天", dispatcher, tracker, domain) == {
+        "person_name": None}
+    assert dispatcher.messages == []  # no "invalid name" scolding: the form simply asks again
+
+
+def test_name_and_phone_in_one_message_keep_the_name(stores, dispatcher, domain):
+    text = "陈小红 13900001234"
+    tracker = make_tracker(text, entities=[{"entity": "phone", "value": "13900001234", "start": 4, "end": 15}])
+    assert validate(ValidateBookingForm(stores), "person_name", text, dispatcher, tracker, domain) == {
+        "person_name": "陈小红"}
+
+
 @pytest.mark.parametrize(("value", "expected"), [("139 0000 1234", PHONE), ("１３９００００１２３４", PHONE),
                                                   ("12345", None), ("02012345678", None)])
 def test_phone(stores, dispatcher, domain, value, expected):

@@ -29,6 +29,13 @@ def test_follow_up_keeps_the_service_in_context(stores, dispatcher, domain):
     assert slots_set(events)["service"] == "passport"
 
 
+def test_an_unclear_word_with_a_service_in_context_is_not_answered_with_its_guide(stores, dispatcher, domain):
+    tracker = make_tracker("跳过", "nlu_fallback", slots={"service": "passport"})
+    run(ActionAnswerFaq(stores), dispatcher, tracker, domain)
+    assert responses(dispatcher) == ["utter_default"]
+    assert stores.casework.unanswered() == []
+
+
 def test_follow_up_about_place_uses_the_service_record(stores, dispatcher, domain):
     tracker = make_tracker("在边度办？", "ask_service_guide", slots={"service": "id_card"})
     run(ActionAnswerFaq(stores), dispatcher, tracker, domain)
