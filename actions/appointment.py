@@ -161,7 +161,11 @@ class ValidateBookingForm(BookingSlots):
     async def validate_booking_date(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                                     domain: DomainDict) -> dict[str, Any]:
         current = now()
-        day, spec = parse_when(str(value or ""), current)
+        text = str(value or "")
+        day, spec = parse_when(text, current)
+        if day is None:  # the extractor may have cut the span badly ("下昼去"): read the whole message
+            text = user_text(tracker)
+            day, spec = parse_when(text, current)
         center = await BookingContext(self, tracker).center()
         service_id = tracker.get_slot("service")
         if day is None:
@@ -188,7 +192,7 @@ class ValidateBookingForm(BookingSlots):
             return {"booking_date": None}
         result: dict[str, Any] = {"booking_date": day.isoformat()}
         if spec is not None and tracker.get_slot("booking_time") is None:
-            result.update(await self._check_time(dispatcher, center, service_id, day, str(value)))
+            result.update(await self._check_time(dispatcher, center, service_id, day, text))
         return result
 
     async def validate_booking_time(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
@@ -198,7 +202,10 @@ class ValidateBookingForm(BookingSlots):
         service_id = tracker.get_slot("service")
         if not day_iso or center is None or not service_id:
             return {"booking_time": None}  # asked again once the day is known
-        return await self._check_time(dispatcher, center, service_id, dt.date.fromisoformat(day_iso), str(value))
+        text = str(value or "")
+        if parse_time(text) is None and parse_time(user_text(tracker)) is not None:
+            text = user_text(tracker)  # a badly cut entity span: the whole message names the time
+        return await self._check_time(dispatcher, center, service_id, dt.date.fromisoformat(day_iso), text)
 
     async def _check_time(self, dispatcher: CollectingDispatcher, center: Any, service_id: str, day: dt.date,
                           text: str) -> dict[str, Any]:

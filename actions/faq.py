@@ -107,13 +107,20 @@ class ActionAnswerFaq(CitizenAction):
     async def _answer_within(self, dispatcher: CollectingDispatcher, service_id: str, text: str) -> list[EventType]:
         """Answer about a known service: its matching FAQ, the asked topic, or the guide summary."""
         search = self.stores.search
-        within = await self.blocking(search.search_within, service_id, text, 1) if text else []
-        # A bare service name ("护照") gets the guide summary, not one of its FAQs.
-        specific = len(search.lexicon.words(normalize(text))) >= 2 or detect_topic(text) is not None
-        if within and specific and within[0].confidence >= FOLLOW_UP_COVERAGE:
-            return await self._answer_faq(dispatcher, within[0].faq_id)
-        svc = await self.blocking(self.stores.knowledge.get_service, service_id)
+        within = await self.blocking(search.search_within, service_id, text, 3) if text else []
         topic = detect_topic(text)
+        # A bare service name ("护照") gets the guide summary, not one of its FAQs.
+        specific = len(search.lexicon.words(normalize(text))) >= 2 or topic is not None
+        candidates = [h for h in within if h.confidence >= FOLLOW_UP_COVERAGE] if specific else []
+        if topic:
+            # "点样办…" asks about the procedure: an FAQ about the fees is not an answer to it.
+            for hit in candidates:
+                faq = await self.blocking(self.stores.knowledge.get_faq, hit.faq_id)
+                if faq.topic == topic:
+                    return await self._answer_faq(dispatcher, hit.faq_id)
+        elif candidates:
+            return await self._answer_faq(dispatcher, candidates[0].faq_id)
+        svc = await self.blocking(self.stores.knowledge.get_service, service_id)
         if topic and topic_content(svc, topic):
             dispatcher.utter_message(response="utter_service_topic", name=svc.name,
                                      topic_label=TOPIC_LABELS[topic], content=topic_content(svc, topic))

@@ -254,6 +254,56 @@ class CaseworkRepository:
         with self.factory() as s:
             return list(s.scalars(select(HandoffEvent).order_by(HandoffEvent.id)))
 
+    # ------------------------------------------------------------ staff work
+    def list_applications(self, *, status: str | None = None, limit: int = 500) -> list[Application]:
+        """Applications, most recently updated first (for the staff console)."""
+        stmt = select(Application).order_by(Application.updated_at.desc(), Application.number).limit(limit)
+        if status:
+            stmt = stmt.where(Application.status == status)
+        with self.factory() as s:
+            return list(s.scalars(stmt))
+
+    def update_application_status(self, number: str, status: str, *, note: str, actor: str,
+                                  next_step: str | None = None) -> Application:
+        """Move an application to ``status`` with a history entry; audited.
+
+        Raises:
+            LookupError: no application has ``number``.
+        """
+        from knowledge.models import AuditEntry
+
+        with session_scope(self.factory) as s:
+            app = s.scalar(select(Application).options(selectinload(Application.events))
+                           .where(Application.number == number))
+            if app is None:
+                raise LookupError(number)
+            before = {"status": app.status, "next_step": app.next_step}
+            app.status = status
+            if next_step is not None:
+                app.next_step = next_step
+            app.updated_at = utcnow()
+            app.events.append(ApplicationEvent(at=utcnow(), status=status, note=note, actor=actor))
+            s.add(AuditEntry(actor=actor, action="status", entity_type="application", entity_id=number,
+                             before=before, after={"status": app.status, "next_step": app.next_step},
+                             note=note[:500]))
+            s.flush()
+            return app
+
+    def open_unanswered(self, limit: int = 2000) -> list[UnansweredQuestion]:
+        """Questions still waiting for staff, newest first."""
+        with self.factory() as s:
+            return list(s.scalars(select(UnansweredQuestion).where(UnansweredQuestion.status == "open")
+                                  .order_by(UnansweredQuestion.id.desc()).limit(limit)))
+
+    def set_unanswered_status(self, ids: list[int], status: str) -> int:
+        """Mark inbox questions ``attached`` / ``drafted`` / ``dismissed``; returns how many changed."""
+        if status not in ("open", "attached", "drafted", "dismissed"):
+            raise ValueError(f"unknown inbox status {status!r}")
+        with session_scope(self.factory) as s:
+            res = s.execute(update(UnansweredQuestion).where(UnansweredQuestion.id.in_(ids))
+                            .values(status=status))
+            return int(res.rowcount or 0)  # type: ignore[attr-defined]
+
     # ----------------------------------------------------------------- seed
     def load_sample_applications(self, path: Path | None = None) -> int:
         """Load ``seed/applications.yml`` when the table is empty; returns how many were added."""

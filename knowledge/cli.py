@@ -1,4 +1,4 @@
-"""Command line: ``python -m knowledge init-db | migrate | import | export | search``."""
+"""Command line: ``python -m knowledge init-db | migrate | import | export | search | create-admin | create-user``."""
 
 from __future__ import annotations
 
@@ -140,3 +140,55 @@ def _emit(row: dict, as_json: bool) -> None:
         click.echo(f"    {h['confidence']:.2f}  {h['service_id']}{faq}  {h['title']}")
     if not row["hits"]:
         click.echo("    (no match)")
+
+
+def _read_new_password(password_stdin: bool) -> str:
+    """The new account's password: STAFF_ADMIN_PASSWORD, one line of stdin, or a hidden prompt."""
+    import os
+
+    from_env = os.environ.get("STAFF_ADMIN_PASSWORD")
+    if from_env:
+        return from_env
+    if password_stdin or not sys.stdin.isatty():
+        line = sys.stdin.readline().rstrip("\r\n")
+        if not line:
+            raise click.UsageError("no password on stdin")
+        return line
+    return click.prompt("Password", hide_input=True, confirmation_prompt=True)
+
+
+def _create_account(username: str, role: str, display_name: str, password_stdin: bool) -> None:
+    from knowledge.accounts import AccountError, AccountRepository
+    from knowledge.migrate import upgrade
+
+    upgrade()
+    try:
+        user = AccountRepository().create(username, _read_new_password(password_stdin), role, actor="cli",
+                                          display_name=display_name)
+    except AccountError as exc:
+        click.echo(f"error: {exc}", err=True)
+        raise SystemExit(1) from None
+    click.echo(f"created {user.role.value} account {user.username!r}")
+
+
+@main.command("create-admin")
+@click.option("--username", required=True, help="Login name of the new administrator.")
+@click.option("--display-name", default="", help="Name shown in the console.")
+@click.option("--password-stdin", is_flag=True, help="Read the password from the first line of stdin.")
+def create_admin(username: str, display_name: str, password_stdin: bool) -> None:
+    """Create a staff console administrator (there is no default account or password).
+
+    The password comes from STAFF_ADMIN_PASSWORD, stdin (``--password-stdin`` or when
+    stdin is not a terminal) or a hidden prompt; at least 10 characters.
+    """
+    _create_account(username, "admin", display_name, password_stdin)
+
+
+@main.command("create-user")
+@click.option("--username", required=True)
+@click.option("--role", type=click.Choice(["editor", "reviewer", "admin"]), required=True)
+@click.option("--display-name", default="")
+@click.option("--password-stdin", is_flag=True, help="Read the password from the first line of stdin.")
+def create_user(username: str, role: str, display_name: str, password_stdin: bool) -> None:
+    """Create a staff console account with ROLE (password as for create-admin)."""
+    _create_account(username, role, display_name, password_stdin)

@@ -44,6 +44,17 @@ class Record:
     source: str  # "file:line"
 
 
+@dataclass(frozen=True)
+class Change:
+    """One record an import creates or changes (what a dry run shows staff)."""
+
+    kind: str  # service | faq | center
+    action: str  # create | update
+    key: str  # id, or the question of a new FAQ
+    source: str  # "file:line"
+    fields: tuple[str, ...] = ()
+
+
 @dataclass
 class ImportReport:
     """What an import did (or, for a dry run, would do)."""
@@ -52,6 +63,7 @@ class ImportReport:
     updated: dict[str, int] = field(default_factory=lambda: {"service": 0, "faq": 0, "center": 0})
     unchanged: dict[str, int] = field(default_factory=lambda: {"service": 0, "faq": 0, "center": 0})
     dry_run: bool = False
+    changes: list[Change] = field(default_factory=list)
 
     def summary(self) -> str:
         """One line for staff and logs."""
@@ -161,13 +173,16 @@ def import_records(
                 if kind == "service":
                     before = s.get(Service, data.get("id"))
                     version = before.version if before else None
+                    old_snap = snapshot(before) if before else None
                     svc = repo.save_service(data, actor=actor, session=s)
                     _count(report, kind, before is None, version != svc.version)
+                    _note(report, rec, kind, svc.id, old_snap, snapshot(svc))
                 elif kind == "center":
                     before_c = s.get(ServiceCenter, data.get("id"))
                     snap = snapshot(before_c) if before_c else None
                     center = repo.save_center(data, actor=actor, session=s)
                     _count(report, kind, snap is None, snap != snapshot(center))
+                    _note(report, rec, kind, center.id, snap, snapshot(center))
                 else:
                     # An id from another database (an export moved between instances) is
                     # only a hint: fall back to matching on service + question.
@@ -178,12 +193,15 @@ def import_records(
                                                            data.get("question")))
                         old = s.get(Faq, match) if match else None
                     if old is None:
-                        repo.create_faq(data, actor=actor, session=s)
+                        new = repo.create_faq(data, actor=actor, session=s)
                         _count(report, kind, True, True)
+                        _note(report, rec, kind, new.question, None, snapshot(new))
                     else:
                         faq_id, version = old.id, old.version
+                        old_snap = snapshot(old)
                         repo.update_faq(int(faq_id), data, actor=actor, session=s, note="import")
                         _count(report, kind, False, old.version != version)
+                        _note(report, rec, kind, f"#{faq_id}", old_snap, snapshot(old))
             if dry_run:
                 raise _DryRun
     except _DryRun:
@@ -202,6 +220,20 @@ def _faq_key(service_id: Any, owner: Any, question: Any) -> tuple[str, str, str]
 
 class _DryRun(Exception):
     """Raised inside the import transaction to roll a dry run back."""
+
+
+_META_FIELDS = frozenset({"created_at", "updated_at", "created_by", "updated_by", "version", "id"})
+
+
+def _note(report: ImportReport, rec: Record, kind: str, key: str,
+          before: dict[str, Any] | None, after: dict[str, Any]) -> None:
+    """Remember what a record creates or changes, field by field."""
+    if before is None:
+        report.changes.append(Change(kind, "create", str(key), rec.source))
+        return
+    fields = tuple(k for k in after if k not in _META_FIELDS and before.get(k) != after.get(k))
+    if fields:
+        report.changes.append(Change(kind, "update", str(key), rec.source, fields))
 
 
 def _count(report: ImportReport, kind: str, created: bool, changed: bool) -> None:

@@ -18,6 +18,7 @@ INDEX_HTML = """<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">
     <code>/api/v1/knowledge/search?q=…&amp;k=5</code></li>
 <li><a href="/api/v1/knowledge/services">服务列表 API</a></li>
 <li><a href="/api/v1/knowledge/centers">服务中心 API</a></li>
+<li><a href="/staff/">员工后台</a></li>
 <li><a href="/healthz">健康检查</a></li>
 </ul></body></html>"""
 
@@ -42,10 +43,12 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
 
     from knowledge.web.api import bp as knowledge_api
+    from knowledge.web.staff import init_staff
     from server.webchat import bp as webchat
 
     app.register_blueprint(knowledge_api)
     app.register_blueprint(webchat)
+    init_staff(app)  # staff console under /staff/
 
     from channels.registry import register_channels
 
@@ -54,7 +57,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     @app.before_request
     def refuse_oversized_bodies() -> None:
         # Checked before routing so no endpoint ever reads an oversized body.
-        limit = app.config["MAX_CONTENT_LENGTH"]
+        limit = request.max_content_length  # MAX_CONTENT_LENGTH unless a view allows more (staff import)
         if request.content_length is not None and request.content_length > limit:
             abort(413)
 

@@ -150,6 +150,20 @@ def test_date_and_time_in_the_activating_message_are_used(stores, dispatcher, do
     assert slots_set(events)["booking_time"] == "10:00"
 
 
+def test_a_badly_cut_date_entity_falls_back_to_the_whole_message(stores, dispatcher, domain, pinned_now):
+    # The CRF once tagged "下昼去" as the date in "我想约听日下昼去越秀办".
+    text = "我想约听日下昼去越秀办"
+    tracker = make_tracker(text, "book_appointment", active_loop="booking_form",
+                           slots={"service": "passport", "center": "yuexiu_center"})
+    result = validate(ValidateBookingForm(stores), "booking_date", "下昼去", dispatcher, tracker, domain)
+    tomorrow = pinned_now.date() + dt.timedelta(days=1)
+    if result.get("booking_date") is None:  # tomorrow may be a closed day: then other days are offered
+        assert responses(dispatcher)[0] in {"utter_date_closed", "utter_no_free_slots"}
+    else:
+        assert result["booking_date"] == tomorrow.isoformat()
+        assert "utter_date_not_understood" not in responses(dispatcher)
+
+
 def test_confirmed_booking_is_stored_with_a_reference_and_offers_a_rating(stores, dispatcher, domain, base_slots):
     tracker = make_tracker("确认", "affirm", slots={**base_slots, "booking_confirmed": True})
     events = run(ActionBookAppointment(stores), dispatcher, tracker, domain)

@@ -29,6 +29,17 @@ def test_follow_up_keeps_the_service_in_context(stores, dispatcher, domain):
     assert slots_set(events)["service"] == "passport"
 
 
+def test_a_procedure_question_is_not_answered_with_an_faq_on_another_topic(stores, dispatcher, domain):
+    tracker = make_tracker("唔该，点样办港澳通行证？", "ask_service_guide", svc_entity("hk_macau_permit"))
+    run(ActionAnswerFaq(stores), dispatcher, tracker, domain)
+    msg = dispatcher.messages[0]
+    if msg["response"] == "utter_faq_answer":
+        faq = next(f for f in stores.knowledge.list_faqs(service_id="hk_macau_permit") if f.answer == msg["answer"])
+        assert faq.topic == "process"
+    else:
+        assert msg["response"] == "utter_service_topic" and msg["topic_label"] == "办理流程"
+
+
 def test_an_unclear_word_with_a_service_in_context_is_not_answered_with_its_guide(stores, dispatcher, domain):
     tracker = make_tracker("跳过", "nlu_fallback", slots={"service": "passport"})
     run(ActionAnswerFaq(stores), dispatcher, tracker, domain)

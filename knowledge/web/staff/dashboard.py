@@ -1,0 +1,37 @@
+"""Dashboard: conversations, questions, bookings, complaints and ratings as inline SVG charts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, current_app, render_template
+
+from knowledge.staff_stats import build_dashboard, tracker_db_url
+from knowledge.web.staff.charts import day_chart, hbar_chart
+from knowledge.web.staff.deps import factory, workflow
+from knowledge.web.staff.security import requires
+
+bp = Blueprint("staff_dashboard", __name__, url_prefix="/staff/dashboard", template_folder="../templates")
+CHANNEL_LABELS = {"webchat": "网页聊天", "sms": "短信", "twilio": "短信", "voice": "语音", "twilio_voice": "语音",
+                  "mail": "邮件", "email": "邮件", "telegram": "Telegram", "rest": "接口", "socketio": "网页聊天"}
+
+
+@bp.get("")
+@requires("view")
+def index() -> Any:
+    """The last 14 days at a glance."""
+    data = build_dashboard(factory(), current_app.config.get("TRACKER_DB_URL") or tracker_db_url())
+    charts: dict[str, Any] = {}
+    if data.conversations is not None:
+        series = {CHANNEL_LABELS.get(ch, ch): vals for ch, vals in data.conversations.items()}
+        charts["conversations"] = day_chart(data.days, series, "每日各渠道会话数")
+        charts["asked"] = hbar_chart(data.asked_services or [], "咨询最多的服务")
+    charts["answers"] = day_chart(data.days, data.answers, "每日回答情况")
+    charts["bookings"] = day_chart(data.booking_days, data.bookings, "各服务中心每日预约数")
+    charts["complaints"] = hbar_chart(data.complaints, "投诉类别")
+    charts["ratings"] = hbar_chart([(f"{k} 分", v) for k, v in sorted(data.ratings.items(), reverse=True)],
+                                   "满意度评分分布")
+    charts["handoffs"] = day_chart(data.days, {"转人工": data.handoffs}, "每日转人工次数")
+    wf = workflow()
+    return render_template("staff/dashboard.html", data=data, charts=charts, queue=len(wf.review_queue()),
+                           expiring=len(wf.expiring()))

@@ -1,0 +1,132 @@
+"""Real browser (Debian's chromium via Playwright): editor writes, reviewer approves, the bot serves it.
+
+Screenshots of the main pages go to ``tests/artifacts/`` (git-ignored). Skipped with the
+reason when chromium or the playwright package is missing. The lead adds the web-chat
+step once the Rasa end-to-end stack fixture exists; until then the last step asks
+through ``/api/v1/knowledge/search``, the search the action server uses.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+from tests.staff.conftest import PASSWORD, USERS
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = REPO / "tests" / "artifacts"
+LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+               "--disable-sync", "--no-first-run"]
+QUESTION = "共享单车乱停放向哪里反映"
+ANSWER = "可拨打12345热线或在城管通小程序上报，城管部门将在2个工作日内处理。"
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def live_server(seeded_url: str, tmp_path: Path) -> Iterator[str]:
+    """The app server on a free loopback port, in a thread, on a private seeded database."""
+    from waitress import create_server
+
+    from knowledge.accounts import AccountRepository
+    from knowledge.db import get_engine, session_factory
+    from server import create_app
+
+    app = create_app({"KNOWLEDGE_DB_URL": seeded_url, "SECRET_KEY": secrets.token_hex(32),
+                      "TRACKER_DB_URL": f"sqlite:///{tmp_path / 'tracker.db'}"})
+    accounts = AccountRepository(session_factory(get_engine(seeded_url)))
+    for name, role in USERS.items():
+        accounts.create(name, PASSWORD, role, actor="test")
+    server = create_server(app, host="127.0.0.1", port=0, threads=4)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.effective_port}"
+    server.close()
+    thread.join(timeout=5)
+
+
+@pytest.fixture
+def browser() -> Iterator[object]:
+    if not CHROMIUM.exists():
+        pytest.skip("/usr/bin/chromium is not installed (apt-get install chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=LAUNCH_ARGS)
+        yield b
+        b.close()
+
+
+def shot(page, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"staff_{name}.png"), full_page=True)
+
+
+def sign_in(page, base: str, username: str) -> None:
+    page.goto(f"{base}/staff/login")
+    page.fill("#username", username)
+    page.fill("#password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base}/staff/dashboard")
+
+
+def sign_out(page) -> None:
+    page.click("header.top button:has-text('退出')")
+    page.wait_for_url("**/staff/login")
+
+
+def test_editor_writes_reviewer_approves_and_the_answer_is_served(live_server, browser):
+    base = live_server
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(f"{base}/staff/faqs")
+    assert "/staff/login" in page.url  # anonymous: sent to the login page
+    shot(page, "login")
+
+    sign_in(page, base, "editor")
+    shot(page, "dashboard")
+    page.goto(f"{base}/staff/faqs/new")
+    page.fill("#question", QUESTION)
+    page.fill("#alternatives", "单车乱停找谁\n共享单车堵路怎么投诉")
+    page.fill("#answer", ANSWER)
+    page.select_option("#topic", "other")
+    page.click("#save")
+    page.wait_for_url("**/staff/faqs/*")
+    faq_id = int(page.url.rstrip("/").rsplit("/", 1)[1])
+    assert "草稿" in page.inner_text("h1")
+    page.click("button:has-text('提交审核')")
+    page.wait_for_load_state()
+    assert "待审核" in page.inner_text("h1")
+    shot(page, "faq_submitted")
+    page.goto(f"{base}/staff/faqs")
+    shot(page, "faqs")
+    sign_out(page)
+
+    sign_in(page, base, "reviewer")
+    page.goto(f"{base}/staff/review")
+    assert QUESTION in page.inner_text("main")
+    shot(page, "review_queue")
+    page.click(f"a:has-text('{QUESTION}')")
+    page.click("#approve")
+    page.wait_for_load_state()
+    assert "已发布" in page.inner_text("h1")
+    shot(page, "faq_published")
+    page.goto(f"{base}/staff/faqs/{faq_id}/preview")
+    shot(page, "preview")
+    for name in ("services", "unanswered", "expiring", "bookings", "applications", "transfer"):
+        page.goto(f"{base}/staff/{name}")
+        shot(page, name)
+    sign_out(page)
+
+    sign_in(page, base, "admin")
+    page.goto(f"{base}/staff/audit")
+    assert "approve" in page.inner_text("main")
+    shot(page, "audit")
+
+    res = page.request.get(f"{base}/api/v1/knowledge/search", params={"q": "单车乱停找谁", "k": "3"})
+    hits = json.loads(res.text())["hits"]
+    assert hits and hits[0]["faq_id"] == faq_id and hits[0]["title"] == QUESTION
