@@ -71,9 +71,11 @@ class BotMessage:
         buttons = []
         for b in data.get("buttons") or ():
             if isinstance(b, Mapping) and isinstance(b.get("payload"), str) and b["payload"]:
-                title = b.get("title") if isinstance(b.get("title"), str) and b.get("title") else b["payload"]
-                buttons.append(Button(title=title, payload=b["payload"]))
-        text = data.get("text") if isinstance(data.get("text"), str) else ""
+                raw_title = b.get("title")
+                title = raw_title if isinstance(raw_title, str) and raw_title else str(b["payload"])
+                buttons.append(Button(title=title, payload=str(b["payload"])))
+        raw_text = data.get("text")
+        text = raw_text if isinstance(raw_text, str) else ""
         image = data.get("image") if isinstance(data.get("image"), str) else None
         custom = data.get("custom") if isinstance(data.get("custom"), Mapping) else None
         return cls(text=text, buttons=tuple(buttons), image=image, custom=custom)
@@ -199,7 +201,7 @@ class CoreClient:
         metadata.setdefault("channel", msg.channel)
         if msg.message_id:
             metadata.setdefault("message_id", msg.message_id)
-        body = {"sender": msg.sender_id, "message": msg.text, "metadata": metadata}
+        body: dict[str, Any] = {"sender": msg.sender_id, "message": msg.text, "metadata": metadata}
         with requests.Session() as session:
             session.trust_env = False  # internal service: ignore proxies and .netrc
             try:

@@ -233,7 +233,8 @@ class ChannelState:
         now = _now()
         with self.engine.begin() as conn:
             where = (opt_outs.c.channel == channel, opt_outs.c.address_hash == address_hash)
-            if conn.execute(update(opt_outs).where(*where).values(opted_out=opted_out, changed_at=now)).rowcount == 0:
+            changed = conn.execute(update(opt_outs).where(*where).values(opted_out=opted_out, changed_at=now))
+            if changed.rowcount == 0:
                 try:
                     with conn.begin_nested():
                         conn.execute(insert(opt_outs).values(channel=channel, address_hash=address_hash,
@@ -253,8 +254,10 @@ class ChannelState:
         """Delete finished dedupe records and expired notes older than ``older_than``; return rows removed."""
         cutoff = _now() - older_than
         with self.engine.begin() as conn:
-            n = conn.execute(delete(processed).where(processed.c.state == "done", processed.c.done_at < cutoff)).rowcount
-            n += conn.execute(delete(notes).where(notes.c.expires_at.is_not(None), notes.c.expires_at < _now())).rowcount
+            n = conn.execute(delete(processed).where(processed.c.state == "done",
+                                                     processed.c.done_at < cutoff)).rowcount
+            n += conn.execute(delete(notes).where(notes.c.expires_at.is_not(None),
+                                                  notes.c.expires_at < _now())).rowcount
         return int(n)
 
     def dispose(self) -> None:
