@@ -91,7 +91,11 @@ class ActionAnswerFaq(CitizenAction):
                 svc = await self.blocking(self.stores.knowledge.get_service, hit.service_id)
                 buttons.append({"title": svc.name,
                                 "payload": "/ask_service_guide" + json.dumps({"service": svc.id})})
-            dispatcher.utter_message(response="utter_which_service", buttons=buttons)
+            if len(buttons) == 1:  # one plausible service: ask, don't present a one-item menu
+                dispatcher.utter_message(response="utter_did_you_mean", service_name=buttons[0]["title"],
+                                         buttons=buttons)
+            else:
+                dispatcher.utter_message(response="utter_which_service", buttons=buttons)
             return [SlotSet("pending_question", text[:500])]
         await self._record(tracker, text, "no_match", hits[0] if hits else None)
         dispatcher.utter_message(response="utter_faq_no_answer")

@@ -97,6 +97,15 @@ def test_close_candidates_are_offered_as_buttons_and_the_choice_answers_the_pend
     assert slots_set(events)["pending_question"] is None
 
 
+def test_a_single_plausible_service_is_asked_about_not_offered_as_a_menu(stores, dispatcher, domain):
+    tracker = make_tracker("身分证唔见咗点算", "ask_service_guide")
+    run(ActionAnswerFaq(stores), dispatcher, tracker, domain)
+    assert responses(dispatcher) == ["utter_did_you_mean"]
+    msg = dispatcher.messages[0]
+    assert msg["service_name"] == "居民身份证申领、换领、补领"
+    assert msg["buttons"] == [{"title": "居民身份证申领、换领、补领", "payload": '/ask_service_guide{"service": "id_card"}'}]
+
+
 def test_bare_inform_outside_a_form_is_not_sent_to_the_knowledge_base(stores, dispatcher, domain):
     tracker = make_tracker("13900001234", "inform", [{"entity": "phone", "value": "13900001234"}])
     assert run(ActionAnswerFaq(stores), dispatcher, tracker, domain) == []
