@@ -105,3 +105,25 @@ def test_actions_never_build_user_text_with_fstrings_in_utter_message():
             if is_utter and any(kw.arg == "text" for kw in node.keywords):
                 offenders.append(f"{path.name}:{node.lineno}")
     assert offenders == []
+
+
+# The hotline switches to keypad entry when the bot's question names the number it wants
+# (channels/voice/texts.py NUMBER_PROMPTS): keep the domain's wording and that list in step.
+NUMBER_QUESTIONS = {
+    "utter_ask_application_no": "application_no",
+    "utter_ask_verify_last4": "last4",
+    "utter_ask_booking_ref": "booking_ref",
+    "utter_ask_phone": "phone",
+    "utter_ask_booking_form_phone": "phone",
+}
+
+
+@pytest.mark.parametrize(("response", "kind"), sorted(NUMBER_QUESTIONS.items()))
+def test_the_voice_channel_recognises_every_number_question(response, kind):
+    from channels.voice.render import number_kind
+    from tests.domain_files import domain
+
+    variants = domain()["responses"][response]
+    voice = [v for v in variants if v.get("channel") == "voice"] or [v for v in variants if not v.get("channel")]
+    assert voice, response
+    assert all(number_kind(v["text"]) == kind for v in voice), voice
