@@ -32,6 +32,15 @@ def test_dashboard_without_tracker_data_says_so(client, staff):
     assert "暂无会话数据" in page and 'id="chart-bookings"' in page
 
 
+def test_dashboard_warns_when_bookings_rely_on_the_fallback_holiday_list(client, staff, monkeypatch):
+    as_user(client, "editor")
+    monkeypatch.setattr("knowledge.web.staff.dashboard.city_today", lambda: dt.date(2026, 12, 20))
+    page = client.get("/staff/dashboard").get_data(as_text=True)
+    assert 'id="calendar-notice"' in page and "2027" in page
+    monkeypatch.setattr("knowledge.web.staff.dashboard.city_today", lambda: dt.date(2026, 6, 1))
+    assert 'id="calendar-notice"' not in client.get("/staff/dashboard").get_data(as_text=True)
+
+
 def test_dashboard_reads_conversations_per_channel_from_the_tracker_store(client, staff, tmp_path):
     now = dt.datetime.now(CITY_TZ).timestamp()
     user = lambda s, ch, intent="ask_service_guide": (s, "user", now, intent, None,  # noqa: E731

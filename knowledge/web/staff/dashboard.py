@@ -6,6 +6,8 @@ from typing import Any
 
 from flask import Blueprint, current_app, render_template
 
+from knowledge.clock import city_today
+from knowledge.holiday_notice import calendar_notice
 from knowledge.staff_stats import build_dashboard, tracker_db_url
 from knowledge.web.staff.charts import day_chart, hbar_chart
 from knowledge.web.staff.deps import factory, workflow
@@ -34,4 +36,4 @@ def index() -> Any:
     charts["handoffs"] = day_chart(data.days, {"转人工": data.handoffs}, "每日转人工次数")
     wf = workflow()
     return render_template("staff/dashboard.html", data=data, charts=charts, queue=len(wf.review_queue()),
-                           expiring=len(wf.expiring()))
+                           expiring=len(wf.expiring()), calendar_notice=calendar_notice(city_today()))
