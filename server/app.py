@@ -14,6 +14,7 @@ INDEX_HTML = """<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">
 <title>市民服务助手</title></head><body>
 <h1>市民服务助手 · 本地服务</h1>
 <ul>
+<li><a href="/chat/">在线咨询（网页聊天）</a></li>
 <li><a href="/api/v1/knowledge/search?q=结婚登记要带什么">知识库检索 API</a>
     <code>/api/v1/knowledge/search?q=…&amp;k=5</code></li>
 <li><a href="/api/v1/knowledge/services">服务列表 API</a></li>
