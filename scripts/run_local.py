@@ -24,6 +24,7 @@ def _services() -> list[tuple[str, list[str]]]:
     host = os.environ.get("BIND_HOST", "127.0.0.1")
     app_py = str(REPO / ".venv-app" / "bin" / "python")
     out = [("app", [app_py, "-m", "server"])]
+    out.extend(_channel_workers(app_py))
     os.environ.setdefault("APP_HOST", host)
     rasa = REPO / ".venv-rasa" / "bin" / "rasa"
     config_name = Path(os.environ.get("RASA_CONFIG", "bot/config.yml")).stem
@@ -48,6 +49,29 @@ def _services() -> list[tuple[str, list[str]]]:
     return out
 
 
+def _channel_workers(app_py: str) -> list[tuple[str, list[str]]]:
+    """The mailbox and Telegram workers whose settings are complete; one log line for each one skipped."""
+    if str(REPO) not in sys.path:
+        sys.path.insert(0, str(REPO))
+    from channels.mail.verify import missing_reason as mail_missing  # stdlib-only modules
+    from channels.telegram.verify import missing_reason as telegram_missing
+
+    out: list[tuple[str, list[str]]] = []
+    reason = mail_missing()
+    if reason:
+        log.info("mail worker: skipped — %s", reason)
+    else:
+        out.append(("mail", [app_py, "-m", "channels.mail"]))
+    reason = telegram_missing()
+    if reason:
+        log.info("telegram worker: skipped — %s", reason)
+    elif os.environ.get("TELEGRAM_MODE", "polling").strip().lower() == "webhook":
+        log.info("telegram worker: skipped — TELEGRAM_MODE=webhook (the app server serves /channels/telegram/webhook)")
+    else:
+        out.append(("telegram", [app_py, "-m", "channels.telegram"]))
+    return out
+
+
 def main() -> int:
     """Run the services until one exits or Ctrl-C; then stop the rest."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s run_local: %(message)s")
@@ -58,8 +82,11 @@ def main() -> int:
     for name, cmd in _services():
         log.info("starting %s: %s", name, " ".join(cmd[1:4]))
         procs[name] = subprocess.Popen(cmd, cwd=REPO, start_new_session=True)
-    log.info("app server: http://%s:%s/  (Ctrl-C stops everything)",
-             os.environ.get("APP_HOST"), os.environ.get("APP_PORT", "8000"))
+    base = f"http://{os.environ.get('APP_HOST')}:{os.environ.get('APP_PORT', '8000')}"
+    log.info("app server: %s/  web chat: %s/chat/  staff console: %s/staff/  (Ctrl-C stops everything)",
+             base, base, base)
+    if "rasa" in procs:
+        log.info("the bot answers once the Rasa server has loaded its model (about a minute)")
     stopping = False
 
     def _stop(*_: object) -> None:

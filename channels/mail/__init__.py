@@ -1,0 +1,1 @@
+"""Citizen mailbox adapter: IMAP in, SMTP out (``python -m channels.mail``); see :mod:`channels.mail.worker`."""
