@@ -10,10 +10,14 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.base import CitizenAction, CitizenFormValidation, channel_of, sender_of
+from actions.services.letters import find_location, find_phone
 from actions.services.people import declines, fold, spoken_digits
 from actions.services.validators import mask_pii, normalize_cn_phone
 
 MIN_DESCRIPTION_CHARS = 8
+# Channels whose messages are letters: the complaint is taken in one turn (see validate_complaint_text).
+LETTER_CHANNELS = frozenset({"mail"})
+PLACE_IN_LETTER = "见来信正文"
 GENERIC = ("我要投诉", "投诉", "我想投诉", "我要举报", "反映问题", "我有意见", "提建议", "我要提建议")
 CATEGORIES = {
     "噪音": ("噪音", "吵", "扰民", "施工", "装修"),
@@ -45,7 +49,15 @@ class ValidateComplaintForm(CitizenFormValidation):
         if len(text) < MIN_DESCRIPTION_CHARS or text.rstrip("。！!") in GENERIC:
             dispatcher.utter_message(response="utter_complaint_too_short")
             return {"complaint_text": None}
-        return {"complaint_text": text[:2000]}
+        result: dict[str, Any] = {"complaint_text": text[:2000]}
+        if channel_of(tracker) in LETTER_CHANNELS:
+            # A letter cannot answer "where?" and "your phone?" in this turn: take what it says,
+            # so the reply to the letter already carries the tracking number.
+            if not tracker.get_slot("complaint_location"):
+                result["complaint_location"] = (find_location(text) or PLACE_IN_LETTER)[:300]
+            if not tracker.get_slot("contact_phone"):
+                result["contact_phone"] = find_phone(text) or "none"
+        return result
 
     async def validate_complaint_location(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                                           domain: DomainDict) -> dict[str, Any]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from actions.application_status import ActionCheckStatus, ValidateStatusForm
 from actions.complaint import ActionCreateCase, ValidateComplaintForm
 from actions.handoff import ActionHandoff
@@ -126,3 +128,40 @@ def test_rating_is_stored_with_context_channel_and_service(stores, dispatcher, d
 def test_parse_rating_words():
     assert [parse_rating(None, t) for t in ("非常满意", "满意", "一般", "唔满意", "差评", "给3分", "嗯")] == [
         5, 4, 3, 2, 1, 3, None]
+
+
+LETTER = ("市长您好：\n我家楼下的工地每天晚上十一点以后还在施工，噪音很大，已经持续两周。\n"
+          "地址：海珠区江南大道中某小区北门\n联系电话：139 0000 4321\n请尽快处理，谢谢！")
+
+
+def test_a_complaint_letter_is_taken_in_one_turn_with_its_place_and_phone(stores, dispatcher, domain):
+    form = ValidateComplaintForm(stores)
+    tracker = make_tracker(LETTER, "complain", channel="mail")
+    result = asyncio.run(form.validate_complaint_text(LETTER, dispatcher, tracker, domain))
+    assert result["complaint_location"] == "海珠区江南大道中某小区北门"
+    assert result["contact_phone"] == "+8613900004321"
+    assert result["complaint_text"].startswith("市长您好")
+
+
+def test_a_letter_without_place_or_phone_still_opens_a_case_at_once(stores, dispatcher, domain):
+    letter = "反映一下，小区门口的路灯坏了一个多月，晚上很黑，老人出入很不安全。"
+    tracker = make_tracker(letter, "complain", channel="mail")
+    result = asyncio.run(ValidateComplaintForm(stores).validate_complaint_text(letter, dispatcher, tracker, domain))
+    assert result["complaint_location"] == "见来信正文" and result["contact_phone"] == "none"
+
+
+def test_a_chat_complaint_still_asks_where_and_for_a_phone(stores, dispatcher, domain):
+    tracker = make_tracker(LETTER, "complain", channel="webchat")
+    result = asyncio.run(ValidateComplaintForm(stores).validate_complaint_text(LETTER, dispatcher, tracker, domain))
+    assert set(result) == {"complaint_text"}
+
+
+@pytest.mark.parametrize(("text", "place"), [
+    ("天河区体育西路103号附近垃圾没人清", "天河区体育西路103号"),
+    ("事发地点：越秀区北京路步行街入口。", "越秀区北京路步行街入口"),
+    ("到处都是垃圾", None),
+])
+def test_places_are_found_in_letters(text, place):
+    from actions.services.letters import find_location
+
+    assert find_location(text) == place
