@@ -7,7 +7,7 @@ RASA_PY := .venv-rasa/bin/python
 export RASA_TELEMETRY_ENABLED := false
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help setup venvs venv-app venv-rasa db reseed run test test-fast lint train bench clean
+.PHONY: help setup venvs venv-app venv-rasa db reseed run run-prod test test-fast lint train bench bench-prod clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -32,6 +32,9 @@ reseed: venv-app ## Re-import the seed content over the database (staff edits to
 run: setup ## Start the local services (app server on 127.0.0.1:$${APP_PORT:-8000})
 	@$(APP_PY) scripts/run_local.py
 
+run-prod: venvs ## Production profile on this machine: PostgreSQL, Redis, nginx, 2 Rasa + 2 action servers
+	@$(APP_PY) scripts/run_prod.py
+
 test: venvs ## The whole test suite
 	@$(APP_PY) -m pytest $(PYTEST_ARGS)
 
@@ -47,6 +50,9 @@ train: venv-rasa ## Train the Rasa model into models/ (skipped when nothing chan
 
 bench: setup ## Benchmarks; reports are written to bench/REPORT*.md
 	@$(APP_PY) -m bench.run_all
+
+bench-prod: setup ## Load test of the production profile (locust via nginx) → bench/REPORT_prod.md
+	@$(APP_PY) -m bench.load.run
 
 clean: ## Remove virtualenvs, runtime state and trained models
 	rm -rf .venv-app .venv-rasa var models .pytest_cache

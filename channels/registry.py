@@ -15,6 +15,7 @@ import logging
 from flask import Flask
 
 from channels.state import ChannelState
+from channels.state_redis import make_channel_state
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +24,7 @@ def channel_state(app: Flask) -> ChannelState:
     """The app's shared channel state (``CHANNEL_STATE`` from the config, else one lazily connecting instance)."""
     state = app.extensions.get("channel_state")
     if state is None:
-        state = app.config.get("CHANNEL_STATE") or ChannelState()
+        state = app.config.get("CHANNEL_STATE") or make_channel_state()
         app.extensions["channel_state"] = state
     return state
 

@@ -77,6 +77,7 @@ def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s run_local: %(message)s")
     os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
     os.environ.setdefault("ACTIONS_PORT", "5055")  # endpoints.yml refers to it
+    os.environ.setdefault("TRACKER_SQLITE_PATH", str(REPO / "var" / "tracker.db"))  # and to this
     (REPO / "var").mkdir(exist_ok=True)  # the tracker store's SQLite file lives there
     procs: dict[str, subprocess.Popen[bytes]] = {}
     for name, cmd in _services():

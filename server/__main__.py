@@ -1,4 +1,4 @@
-"""Serve the app with waitress: ``python -m server`` (APP_HOST, APP_PORT)."""
+"""Serve the app with waitress: ``python -m server`` (APP_HOST, APP_PORT, LOG_FORMAT)."""
 
 from __future__ import annotations
 
@@ -8,16 +8,16 @@ import os
 from waitress import serve
 
 from server.app import create_app
+from server.logging_setup import RequestIdMiddleware, configure_logging
 
 
 def main() -> None:
     """Start the app server on APP_HOST:APP_PORT (127.0.0.1:8000 by default)."""
-    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging("app")
     host = os.environ.get("APP_HOST", "127.0.0.1")
     port = int(os.environ.get("APP_PORT", "8000"))
     logging.getLogger(__name__).info("app server on http://%s:%d", host, port)
-    serve(create_app(), host=host, port=port, threads=int(os.environ.get("APP_THREADS", "8")))
+    serve(RequestIdMiddleware(create_app()), host=host, port=port, threads=int(os.environ.get("APP_THREADS", "8")))
 
 
 if __name__ == "__main__":

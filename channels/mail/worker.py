@@ -44,6 +44,7 @@ from channels.mail.parse import ParsedMail, parse_mail, read_message
 from channels.mail.render import Answer, RenderedReply, render_notice, render_reply
 from channels.mail.verify import MailSettings, automated_reason
 from channels.state import ChannelState, Claim
+from channels.state_redis import make_channel_state
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +145,7 @@ class MailWorker:
                  sender: SmtpSender | None = None):
         self.settings = settings
         self.core = core or CoreClient()
-        self.state = state or ChannelState(stale_after=settings.claim_stale_s)
+        self.state = state or make_channel_state(stale_after=settings.claim_stale_s)
         self.sender = sender or SmtpSender(settings)
         self.own = tuple(a for a in {parseaddr(settings.smtp_from)[1].lower(), settings.imap_user.lower()} if "@" in a)
         self._failures: dict[str, int] = {}

@@ -34,6 +34,7 @@ from telegram.ext import (
 
 from channels.core import BotMessage, CoreClient, CoreUnavailable, InboundMessage, hash_sender
 from channels.state import ChannelState, Claim
+from channels.state_redis import make_channel_state
 from channels.telegram import texts
 from channels.telegram.render import parse_callback, render
 from channels.telegram.verify import TelegramSettings
@@ -85,7 +86,7 @@ class TelegramAdapter:
     def __init__(self, settings: TelegramSettings, core: CoreClient | None = None, state: ChannelState | None = None):
         self.settings = settings
         self.core = core or CoreClient()
-        self.state = state or ChannelState()
+        self.state = state or make_channel_state()
         self.limiter = ChatRateLimiter(settings.rate_per_min)
         self._warned: set[int] = set()
         # One conversation at a time per chat, so replies keep the order of the citizen's messages.

@@ -1,0 +1,29 @@
+# App image (Python 3.11): the app server (`python -m server`), the action server
+# (`python -m actions.serve`), the channel workers and the migration job
+# (`python -m knowledge init-db`). Build from the repository root:
+#   docker build -f deploy/Containerfile.app -t citizenbot-app .
+FROM python:3.11-slim-bookworm
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    LOG_FORMAT=json \
+    APP_HOST=0.0.0.0 \
+    SANIC_HOST=0.0.0.0
+
+WORKDIR /srv/citizenbot
+COPY requirements/app.txt requirements/app.txt
+RUN pip install --no-deps -r requirements/app.txt \
+    && useradd --system --uid 10001 --home-dir /srv/citizenbot citizenbot
+
+COPY --chown=citizenbot:citizenbot actions/ actions/
+COPY --chown=citizenbot:citizenbot bot/__init__.py bot/pii.py bot/jsonlog.py bot/
+COPY --chown=citizenbot:citizenbot channels/ channels/
+COPY --chown=citizenbot:citizenbot knowledge/ knowledge/
+COPY --chown=citizenbot:citizenbot nlu_data/jieba_dict/ nlu_data/jieba_dict/
+COPY --chown=citizenbot:citizenbot server/ server/
+
+USER citizenbot
+EXPOSE 8000 5055
+HEALTHCHECK --interval=30s --timeout=3s CMD ["python", "-c", "import urllib.request,sys; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=2)"]
+CMD ["python", "-m", "server"]
