@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import time
 
-from bench import calibrate, gov_faq_import, search_eval
+from bench import calibrate, gov_faq_import, oos_search, search_eval
 from bench.common import BENCH_DIR, load_questions, machine_line, scratch_seeded_repo
 
 
@@ -61,11 +61,25 @@ def gov_faq_section() -> list[str]:
             f"{res['answer_top1']:.0%}"]
 
 
+def oos_section() -> list[str]:
+    res = oos_search.run()
+    head = ["## Out-of-domain messages and the knowledge search (`python -m bench.oos_search`)", ""]
+    if res is None:
+        return [*head, "Skipped: ../shared/data/smp_ecdt is absent."]
+    return [*head,
+            f"All {res['n']} SMP2017-ECDT test utterances (voice-assistant requests, read from ../shared/data) run "
+            "through the search that `action_answer_faq` uses. An out-of-domain message the NLU wrongly routes to "
+            f"`ask_service_guide` is answered only at confidence ≥ {res['answer_threshold']}: "
+            f"**{res['answered']} of {res['n']} ({res['answered'] / res['n']:.1%}) would be answered**, "
+            f"{res['suggested']} would get \"which one?\" buttons, the rest \"not found\" with a human offered. "
+            "Answered, by SMP domain: " + ", ".join(f"{d} {c}" for d, c in res["answered_by_domain"]) + "."]
+
+
 def main() -> None:
     logging.basicConfig(level=logging.WARNING)
     t0 = time.time()
     lines = ["# Benchmark report", "", f"Measured {machine_line()} by `make bench`.", ""]
-    lines += [*search_section(), "", *gov_faq_section()]
+    lines += [*search_section(), "", *gov_faq_section(), "", *oos_section()]
     dense = BENCH_DIR / "REPORT_dense_rerank.md"
     lines += ["", "## Dense re-ranker", "",
               f"See [{dense.name}]({dense.name}) (run on demand; needs an optional package)." if dense.exists()
