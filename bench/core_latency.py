@@ -4,7 +4,11 @@ Starts the action server and a Rasa server on free loopback ports (the same mach
 the end-to-end tests, ``tests/live.py``) on a scratch copy of the seeded database, then
 runs N concurrent conversations, each a realistic mix: greeting, guide question,
 follow-ups in context, a booking up to the confirmation, a status lookup. Every
-message's round trip is timed. Writes ``bench/REPORT_core.md`` and ``bench/out/core_latency.json``.
+message's round trip is timed. Two load shapes per level: **no pause** (each conversation
+sends its next message the moment the answer arrives: a stress test whose latency is
+queueing once the core is saturated) and **think time** (a pause drawn uniformly from
+1–5 s before each message, as a person reading and typing; seeded). Writes
+``bench/REPORT_core.md`` and ``bench/out/core_latency.json``.
 
     .venv-app/bin/python -m bench.core_latency [--model models/config-XXXX.tar.gz] [--levels 1,10,20]
 """
@@ -14,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import shutil
 import statistics
 import tempfile
@@ -54,8 +59,18 @@ def percentile(values: list[float], q: float) -> float:
     return s[min(len(s) - 1, max(0, round(q / 100 * len(s)) - 1))]
 
 
-def run_level(rasa_url: str, conversations: int, tag: str) -> dict:
-    """Run ``conversations`` concurrent scripted conversations; return latency figures."""
+THINK_S = (1.0, 5.0)
+
+
+def run_level(rasa_url: str, conversations: int, tag: str, think: bool = False) -> dict:
+    """Run ``conversations`` concurrent scripted conversations; return latency figures.
+
+    Args:
+        rasa_url: the Rasa server.
+        conversations: how many run at once.
+        tag: makes sender ids unique per run.
+        think: pause 1–5 s (seeded) before each message, as a person would.
+    """
     latencies: list[float] = []
     errors = 0
     lock = threading.Lock()
@@ -66,8 +81,11 @@ def run_level(rasa_url: str, conversations: int, tag: str) -> dict:
         sender = f"bench-{tag}-{i}"
         session = requests.Session()
         session.trust_env = False
+        rng = random.Random(f"{tag}-{i}")
         barrier.wait()
         for text in SCRIPT:
+            if think:
+                time.sleep(rng.uniform(*THINK_S))
             t0 = time.perf_counter()
             try:
                 res = session.post(f"{rasa_url}/webhooks/rest/webhook", json={"sender": sender, "message": text},
@@ -87,7 +105,7 @@ def run_level(rasa_url: str, conversations: int, tag: str) -> dict:
     for t in threads:
         t.join()
     wall = time.perf_counter() - t0
-    return {"conversations": conversations, "messages": len(latencies), "errors": errors,
+    return {"conversations": conversations, "think": think, "messages": len(latencies), "errors": errors,
             "p50_ms": percentile(latencies, 50), "p95_ms": percentile(latencies, 95),
             "p99_ms": percentile(latencies, 99), "mean_ms": statistics.fmean(latencies),
             "msgs_per_s": len(latencies) / wall}
@@ -134,9 +152,10 @@ def main() -> None:
     results = []
     try:
         run_level(core.rasa_url, 2, "warmup")
-        for level in [int(x) for x in args.levels.split(",")]:
-            results.append(run_level(core.rasa_url, level, f"c{level}"))
-            print(json.dumps(results[-1]), flush=True)
+        for think in (False, True):
+            for level in [int(x) for x in args.levels.split(",")]:
+                results.append(run_level(core.rasa_url, level, f"c{level}{'t' if think else 'n'}", think))
+                print(json.dumps(results[-1]), flush=True)
         rss = {name: rss_mb(p.proc.pid) for name, p in core.processes.items()}
     finally:
         core.stop()
@@ -149,12 +168,16 @@ def main() -> None:
              f"Measured {machine_line()}. Model `{model.name}`; action server + Rasa server started in "
              f"{startup_s:.0f} s (model load included). Each conversation sends {len(SCRIPT)} messages in turn "
              "(greeting, guide question and follow-ups, a booking up to the confirmation, a status lookup "
-             "with identity check); all conversations start together. Target: p95 ≤ 300 ms at 20.", "",
-             "| concurrent conversations | messages | errors | msgs/s | p50 ms | p95 ms | p99 ms |",
-             "|---|---|---|---|---|---|---|"]
+             "with identity check); all conversations start together. **No pause**: the next message leaves as soon "
+             "as the answer arrives (a stress test: past the core's throughput, latency is queueing). **Think time**: "
+             "a pause of 1–5 s (uniform, seeded) before each message, as a person reads and types. "
+             "Target: p95 ≤ 300 ms at 20 concurrent conversations.", "",
+             "| load | concurrent conversations | messages | errors | msgs/s | p50 ms | p95 ms | p99 ms |",
+             "|---|---|---|---|---|---|---|---|"]
     for r in results:
-        lines.append(f"| {r['conversations']} | {r['messages']} | {r['errors']} | {r['msgs_per_s']:.1f} | "
-                     f"{r['p50_ms']:.0f} | {r['p95_ms']:.0f} | {r['p99_ms']:.0f} |")
+        lines.append(f"| {'think time' if r['think'] else 'no pause'} | {r['conversations']} | {r['messages']} | "
+                     f"{r['errors']} | {r['msgs_per_s']:.1f} | {r['p50_ms']:.0f} | {r['p95_ms']:.0f} | "
+                     f"{r['p99_ms']:.0f} |")
     lines += ["", "Resident memory after the run: " + ", ".join(f"{k} {v:.0f} MiB" for k, v in rss.items()), ""]
     (BENCH_DIR / "REPORT_core.md").write_text("\n".join(lines), encoding="utf-8")
     print("\n".join(lines))
