@@ -53,10 +53,12 @@ os.environ["RASA_TELEMETRY_ENABLED"] = "false"
 os.environ["RASA_MAX_CACHE_SIZE"] = "0"
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import yaml  # noqa: E402
+import contextlib
 
-from bench.common import BENCH_DIR, REPO, SHARED_DATA, machine_line  # noqa: E402
-from bench.nlu_data import load_examples, training_examples, unseen_heldout  # noqa: E402
+import yaml
+
+from bench.common import BENCH_DIR, REPO, SHARED_DATA, machine_line
+from bench.nlu_data import load_examples, training_examples, unseen_heldout
 
 REPORT = BENCH_DIR / "REPORT_nlu.md"
 OUT_JSON = BENCH_DIR / "out" / "nlu.json"
@@ -225,15 +227,15 @@ def intent_scores(gold: list[str], pred: list[str], labels: list[str]) -> dict[s
     nlu_fallback, only costs recall) and per-label precision/recall/F1."""
     per = {}
     for label in labels:
-        tp = sum(1 for g, p in zip(gold, pred) if g == label and p == label)
-        fp = sum(1 for g, p in zip(gold, pred) if g != label and p == label)
-        fn = sum(1 for g, p in zip(gold, pred) if g == label and p != label)
+        tp = sum(1 for g, p in zip(gold, pred, strict=False) if g == label and p == label)
+        fp = sum(1 for g, p in zip(gold, pred, strict=False) if g != label and p == label)
+        fn = sum(1 for g, p in zip(gold, pred, strict=False) if g == label and p != label)
         prec = tp / (tp + fp) if tp + fp else 0.0
         rec = tp / (tp + fn) if tp + fn else 0.0
         f1 = 2 * prec * rec / (prec + rec) if prec + rec else 0.0
         per[label] = {"precision": prec, "recall": rec, "f1": f1, "support": tp + fn}
     n = len(gold)
-    return {"n": n, "accuracy": sum(g == p for g, p in zip(gold, pred)) / n if n else float("nan"),
+    return {"n": n, "accuracy": sum(g == p for g, p in zip(gold, pred, strict=False)) / n if n else float("nan"),
             "macro_f1": statistics.mean(v["f1"] for v in per.values()) if per else float("nan"),
             "per_label": per}
 
@@ -244,7 +246,7 @@ def entity_scores(gold: list[list[tuple]], pred: list[list[tuple]]) -> dict[str,
     tp = fp = fn = 0
     types: dict[str, Counter] = {}
     value_ok = value_n = 0
-    for g_ents, p_ents in zip(gold, pred):
+    for g_ents, p_ents in zip(gold, pred, strict=False):
         g = {(s, e, t): v for s, e, t, v in g_ents}
         p = {(s, e, t): v for s, e, t, v in p_ents}
         for key in set(g) | set(p):
@@ -290,13 +292,13 @@ def heldout_part(preds: list[dict[str, Any]], golds: list[str], labels: list[str
     final = intent_scores(golds, [p["intent"] for p in preds], labels)
     errors = [{"text": t, "gold": g, "pred": p["raw_intent"], "final": p["intent"],
                "confidence": round(p["raw_confidence"], 3)}
-              for t, g, p in zip(texts, golds, preds) if p["raw_intent"] != g or p["intent"] != g]
+              for t, g, p in zip(texts, golds, preds, strict=False) if p["raw_intent"] != g or p["intent"] != g]
     gold_ents = [strip_annotations(ex)[1] for ex in raw_examples]
     ents = entity_scores(gold_ents, [p["entities"] for p in preds])
     return {"intent": raw, "intent_after_fallback": final,
             "fallback_rate": sum(p["intent"] == FALLBACK for p in preds) / len(preds),
-            "correct": [p["raw_intent"] == g for p, g in zip(preds, golds)],
-            "correct_after_fallback": [p["intent"] == g for p, g in zip(preds, golds)],
+            "correct": [p["raw_intent"] == g for p, g in zip(preds, golds, strict=False)],
+            "correct_after_fallback": [p["intent"] == g for p, g in zip(preds, golds, strict=False)],
             "entities": ents, "errors": errors}
 
 
@@ -307,11 +309,11 @@ def oos_part(preds: list[dict[str, Any]], domains: list[str]) -> dict[str, Any]:
     return {"n": n,
             "false_accept_rate_raw": sum(raw_acc) / n, "false_accept_rate_configured": sum(fin_acc) / n,
             "false_accepts_raw": sum(raw_acc), "false_accepts_configured": sum(fin_acc),
-            "by_intent_raw": dict(Counter(p["raw_intent"] for p, a in zip(preds, raw_acc) if a).most_common()),
-            "by_intent_configured": dict(Counter(p["intent"] for p, a in zip(preds, fin_acc) if a).most_common()),
+            "by_intent_raw": dict(Counter(p["raw_intent"] for p, a in zip(preds, raw_acc, strict=False) if a).most_common()),
+            "by_intent_configured": dict(Counter(p["intent"] for p, a in zip(preds, fin_acc, strict=False) if a).most_common()),
             "predicted_configured": dict(Counter(p["intent"] for p in preds).most_common()),
-            "top_domains_configured": Counter(d for d, a in zip(domains, fin_acc) if a).most_common(10),
-            "domains_raw": dict(Counter(d for d, a in zip(domains, raw_acc) if a).most_common()),
+            "top_domains_configured": Counter(d for d, a in zip(domains, fin_acc, strict=False) if a).most_common(10),
+            "domains_raw": dict(Counter(d for d, a in zip(domains, raw_acc, strict=False) if a).most_common()),
             "domain_sizes": dict(Counter(domains))}
 
 
@@ -359,7 +361,7 @@ def run(quick: bool, tmp: Path) -> dict[str, Any]:
         model, train_s = train(config, nlu_dir, domain_dir, tmp / "models", f"citizen-{name.lower()}")
         agent, load_s = load(model)
         held_preds, lat = parse_all(agent, a_text)
-        by_text = dict(zip(a_raw, held_preds))
+        by_text = dict(zip(a_raw, held_preds, strict=False))
         u_preds = [by_text[r] for r in u_raw]
         entry: dict[str, Any] = {
             "config": config, "fallback": fallback_config(config),
@@ -446,7 +448,7 @@ def run(quick: bool, tmp: Path) -> dict[str, Any]:
             fin = intent_scores(gold, [p["intent"] for p in preds], smp_labels)
             res["smp"][name] = {"train_s": train_s, "load_s": load_s, "raw": raw, "after_fallback": fin,
                                 "fallback_rate": sum(p["intent"] == FALLBACK for p in preds) / len(preds),
-                                "correct": [p["raw_intent"] == g for p, g in zip(preds, gold)]}
+                                "correct": [p["raw_intent"] == g for p, g in zip(preds, gold, strict=False)]}
             res["timings_s"][f"SMP2017 {name} (train+load+parse)"] = time.perf_counter() - t0
             log(f"SMP {name}: accuracy {raw['accuracy']:.3f}, macro-F1 {raw['macro_f1']:.3f}")
     return res
@@ -463,8 +465,8 @@ def paired(res: dict[str, Any], key: str, sub: str = "correct") -> tuple[int, in
     a = res["pipelines"]["DIET"][key][sub] if key in res["pipelines"]["DIET"] else res["smp"]["DIET"][sub]
     b = res["pipelines"]["LogReg+CRF"][key][sub] if key in res["pipelines"]["LogReg+CRF"] \
         else res["smp"]["LogReg+CRF"][sub]
-    d_only = sum(x and not y for x, y in zip(a, b))
-    c_only = sum(y and not x for x, y in zip(a, b))
+    d_only = sum(x and not y for x, y in zip(a, b, strict=False))
+    c_only = sum(y and not x for x, y in zip(a, b, strict=False))
     return d_only, c_only, mcnemar_p(d_only, c_only)
 
 
@@ -689,10 +691,8 @@ def versions() -> dict[str, str]:
 
     out = {}
     for pkg in ("rasa", "tensorflow", "scikit-learn", "jieba"):
-        try:
+        with contextlib.suppress(metadata.PackageNotFoundError):
             out[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            pass
     return out
 
 
@@ -712,8 +712,8 @@ def main(argv: list[str] | None = None) -> None:
         os.chdir(REPO)
     started = dt.datetime.now().astimezone().isoformat(timespec="seconds")
     t0 = time.perf_counter()
-    import rasa.core.agent  # noqa: F401  (with TensorFlow: timed apart from model loads)
-    import rasa.model_training  # noqa: F401
+    import rasa.core.agent
+    import rasa.model_training
     import rasa.nlu.classifiers.diet_classifier  # noqa: F401  (imports TensorFlow)
     import_s = time.perf_counter() - t0
     tmp = Path(tempfile.mkdtemp(prefix="nlu-eval-"))

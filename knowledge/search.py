@@ -244,7 +244,7 @@ class KnowledgeSearch:
         index = self.index()
         scores = index.scores(tokens)
         query_words = set(self.lexicon.words(text))
-        hits = []
+        hits: list[SearchHit] = []
         for i in np.argsort(-scores):
             doc = index.docs[int(i)]
             score = float(scores[i])

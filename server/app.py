@@ -59,7 +59,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     def refuse_oversized_bodies() -> None:
         # Checked before routing so no endpoint ever reads an oversized body.
         limit = request.max_content_length  # MAX_CONTENT_LENGTH unless a view allows more (staff import)
-        if request.content_length is not None and request.content_length > limit:
+        if limit is not None and request.content_length is not None and request.content_length > limit:
             abort(413)
 
     @app.get("/")
