@@ -115,6 +115,7 @@ class ActionCheckStatus(CitizenAction):
         if tracker.get_slot("verification_locked"):
             dispatcher.utter_message(response="utter_verification_locked")
             return done
+        record: Any  # a Case (TS numbers) or an Application
         if number.startswith("TS"):
             record = await self.blocking(casework.get_case, number)
         else:

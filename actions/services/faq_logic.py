@@ -25,11 +25,16 @@ _PAYLOAD_RE = re.compile(r"^\s*/\w+")
 
 
 class HitLike(Protocol):
-    """What the decision needs of a search hit."""
+    """What the decision needs of a search hit (read-only, so any hit type with these fits)."""
 
-    service_id: str | None
-    faq_id: int | None
-    confidence: float
+    @property
+    def service_id(self) -> str | None: ...
+
+    @property
+    def faq_id(self) -> int | None: ...
+
+    @property
+    def confidence(self) -> float: ...
 
 
 @dataclass(frozen=True)
