@@ -84,22 +84,27 @@ def _longest_fitting_prefix(body: str, suffix: str, max_parts: int) -> int:
     return lo
 
 
-def paginate(body: str, options: Sequence[Button], max_parts: int, more_by_digit: bool) -> SmsPage:
-    """Fit ``body`` plus the numbered ``options`` into ``max_parts`` SMS parts.
+def paginate(body: str, options: Sequence[Button], max_parts: int, more_by_digit: bool,
+             prompt: str = "") -> SmsPage:
+    """Fit ``body``, then ``prompt`` and the numbered ``options``, into ``max_parts`` SMS parts.
 
     Args:
-        body: the reply text.
-        options: numbered options shown after the text (kept on the first page).
+        body: the reply text; cut at a sentence boundary when it does not fit.
+        options: numbered options shown at the end (kept on the first page).
         max_parts: the budget of SMS parts.
         more_by_digit: the continuation hint says "回复 1" (only when no options are pending).
+        prompt: the question the options answer ("请确认预约信息…"); kept whole with them, so a
+            cut never separates the options from their question.
     """
-    block = options_block(options)
+    block = (("\n" + prompt.strip()) if prompt.strip() else "") + options_block(options)
     full = (body.strip() + block).strip()
     if segments.fits(full, max_parts):
         return SmsPage(text=full, options=tuple(options))
     hint = texts.MORE_HINT_DIGIT if more_by_digit and not options else texts.MORE_HINT_WORD
     suffix = hint + block
-    limit = _longest_fitting_prefix(body, suffix, max_parts)
+    limit = _longest_fitting_prefix(body, suffix, max_parts) if body.strip() else 0
+    if limit == 0 and prompt.strip():  # the question itself is long: cut it like any text, options kept
+        return paginate((body.strip() + "\n" + prompt.strip()).strip(), options, max_parts, more_by_digit)
     if limit == 0:  # the options alone exceed the budget: cut the whole text instead
         body, suffix = full, hint
         limit = _longest_fitting_prefix(body, suffix, max_parts)
@@ -109,9 +114,14 @@ def paginate(body: str, options: Sequence[Button], max_parts: int, more_by_digit
 
 
 def compose(messages: Sequence[BotMessage], max_parts: int) -> SmsPage:
-    """The first page of the core's answer."""
+    """The first page of the core's answer; the last message with buttons stays with its options."""
     options = options_of(messages)
-    return paginate(body_of(messages), options, max_parts, more_by_digit=not options)
+    last_with_buttons = max((i for i, m in enumerate(messages) if m.buttons), default=None)
+    if last_with_buttons is None:
+        return paginate(body_of(messages), options, max_parts, more_by_digit=True)
+    lead = list(messages[:last_with_buttons]) + list(messages[last_with_buttons + 1:])
+    prompt = body_of([messages[last_with_buttons]])
+    return paginate(body_of(lead), options, max_parts, more_by_digit=False, prompt=prompt)
 
 
 def twiml(text: str | None) -> str:

@@ -304,3 +304,12 @@ def test_a_message_still_in_progress_elsewhere_gets_an_empty_reply(client, core,
     doc = twiml(post_signed(client, PATH, form))
     assert doc.xpath("count(/Response/*)") == 0
     assert core.received == []
+
+
+def test_a_cut_answer_keeps_the_question_of_its_options():
+    guide = "。".join(["这是办事指南里很长的一段说明"] * 30) + "。"
+    page = render.compose([bot(guide), bot("请为本次服务打个分（可跳过）：", [("满意", "/r"), ("跳过", "/deny")])],
+                          max_parts=3)
+    assert segments.parts(page.text) <= 3
+    assert page.text.endswith("请为本次服务打个分（可跳过）：\n1. 满意\n2. 跳过\n" + texts.OPTIONS_FOOTER)
+    assert "打个分" not in page.rest and page.rest
