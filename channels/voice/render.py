@@ -35,8 +35,13 @@ def _is_symbol(ch: str) -> bool:
     return ord(ch) > 0xFFFF or unicodedata.category(ch) in ("So", "Sk", "Cs", "Co") or ch in "\ufe0f\u200d"
 
 
+# A short label whose content was only a link ("网上办理：https://…") says nothing once the link is gone.
+_LABEL_ONLY_RE = re.compile(r"(?m)^[^\S\n]*[^\n：:。，]{1,8}[：:][^\S\n]*(?:https?://|www\.)\S+[^\S\n]*$")
+
+
 def clean_for_speech(text: str) -> str:
     """``text`` without URLs, emoji, markup characters and list markers; lines become sentences."""
+    text = _LABEL_ONLY_RE.sub("", text)
     text = _URL_RE.sub("", text)
     text = _LIST_MARKER_RE.sub("", text)
     text = "".join(" " if _is_symbol(c) or c in _DROP_CHARS else "，" if c in _PAUSE_CHARS else c for c in text)

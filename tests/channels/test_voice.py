@@ -379,3 +379,10 @@ def test_a_turn_still_in_progress_elsewhere_waits_and_asks_again(client, core, s
     assert doc.xpath("/Response/Pause/@length") == ["2"]
     assert doc.xpath("/Response/Redirect/text()") == [BASE + path]
     assert core.received == []
+
+
+def test_a_line_that_was_only_a_link_is_not_spoken_as_a_bare_label():
+    from channels.voice.render import clean_for_speech
+
+    spoken = clean_for_speech("收费：每本120元。\n网上办理：https://s.nia.gov.cn/\n详见 www.gz.gov.cn 说明")
+    assert "网上办理" not in spoken and "120元" in spoken and "http" not in spoken and "详见" in spoken
