@@ -26,6 +26,8 @@ from knowledge.textnorm import normalize
 FOLLOW_UP_COVERAGE = 0.34
 # Unmatched texts this short are treated as not understood rather than as unanswered questions.
 SHORT_UNCLEAR_CHARS = 4
+# A reply this short to the rating question that holds a score ("3", "4分", "一般") is the rating.
+BARE_RATING_CHARS = 6
 
 
 def latest_entity(tracker: Tracker, name: str) -> str | None:
@@ -55,6 +57,12 @@ class ActionAnswerFaq(CitizenAction):
         named = await self._known_service(latest_entity(tracker, "service"))
         intent = ((tracker.latest_message or {}).get("intent") or {}).get("name")
         if intent == "inform" and not named:  # a bare date, number or name with nothing asked
+            if tracker.get_slot("rating_context") and len(text.strip()) <= BARE_RATING_CHARS:
+                # "3" typed after "请为本次服务打个分": a rating, not a question
+                from actions.rating import ActionRecordRating, parse_rating
+
+                if parse_rating(None, text) is not None:
+                    return await ActionRecordRating(self._stores).handle(dispatcher, tracker, domain)
             dispatcher.utter_message(response="utter_how_can_help")
             return []
         if named:

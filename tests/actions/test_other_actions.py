@@ -165,3 +165,17 @@ def test_places_are_found_in_letters(text, place):
     from actions.services.letters import find_location
 
     assert find_location(text) == place
+
+
+def test_a_typed_digit_after_the_rating_question_is_recorded_as_the_rating(stores, dispatcher, domain):
+    from actions.faq import ActionAnswerFaq
+
+    tracker = make_tracker("3", "inform", slots={"rating_context": "booking", "service": "passport"})
+    events = run(ActionAnswerFaq(stores), dispatcher, tracker, domain)
+    assert responses(dispatcher) == ["utter_thanks_rating"]
+    assert [r.score for r in stores.casework.ratings()] == [3]
+    assert slots_set(events)["rating_context"] is None
+    dispatcher.messages.clear()
+    run(ActionAnswerFaq(stores), dispatcher, make_tracker("3", "inform"), domain)  # nothing was asked
+    assert responses(dispatcher) == ["utter_how_can_help"]
+    assert len(stores.casework.ratings()) == 1
