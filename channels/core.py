@@ -122,6 +122,29 @@ class Capabilities:
     rich_text: bool = False
 
 
+def seconds_setting(env: Mapping[str, str], name: str, default: float, maximum: float, problems: list[str]) -> float:
+    """A timeout in seconds from ``env[name]``: ``default`` when unset; an unusable value is reported.
+
+    Args:
+        env: the variables to read.
+        name: the variable.
+        default: the value when the variable is unset or blank.
+        maximum: the largest value allowed (values must also be above 0).
+        problems: where a message naming the variable is appended when its value is unusable.
+    """
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= maximum:
+        problems.append(f"{name} must be seconds in (0, {maximum:g}], got {raw!r}")
+        return default
+    return value
+
+
 class CoreUnavailable(Exception):
     """The core could not be reached in time or did not answer with a list of bot messages."""
 
@@ -147,15 +170,7 @@ class CoreSettings:
         rasa_url = (env.get("RASA_URL") or default_url).strip().rstrip("/")
         if not re.match(r"https?://[^/\s]+", rasa_url):
             problems.append(f"RASA_URL must be an http(s) URL, got {rasa_url!r}")
-        raw = (env.get("CORE_TIMEOUT") or "").strip()
-        timeout = DEFAULT_CORE_TIMEOUT
-        if raw:
-            try:
-                timeout = float(raw)
-            except ValueError:
-                timeout = -1.0
-            if not 0 < timeout <= MAX_CORE_TIMEOUT:
-                problems.append(f"CORE_TIMEOUT must be seconds in (0, {MAX_CORE_TIMEOUT:g}], got {raw!r}")
+        timeout = seconds_setting(env, "CORE_TIMEOUT", DEFAULT_CORE_TIMEOUT, MAX_CORE_TIMEOUT, problems)
         if problems:
             raise ValueError("core settings: " + "; ".join(problems))
         return cls(rasa_url=rasa_url, timeout=timeout, relay_token=env.get("RELAY_TOKEN") or None)

@@ -35,6 +35,8 @@ import requests
 from flask import Blueprint, Response, jsonify, request
 from flask.blueprints import BlueprintSetupState
 
+from channels.core import seconds_setting
+
 log = logging.getLogger(__name__)
 
 bp = Blueprint("webchat", __name__, url_prefix="/chat")
@@ -89,15 +91,7 @@ class ChatSettings:
         if not re.match(r"https?://[^/\s]+", rasa_url):
             problems.append(f"RASA_URL must be an http(s) URL, got {rasa_url!r}")
 
-        raw_timeout = (env.get("CHAT_TIMEOUT") or "").strip()
-        timeout = DEFAULT_TIMEOUT
-        if raw_timeout:
-            try:
-                timeout = float(raw_timeout)
-            except ValueError:
-                timeout = -1.0
-            if not 0 < timeout <= MAX_TIMEOUT:
-                problems.append(f"CHAT_TIMEOUT must be seconds in (0, {MAX_TIMEOUT:g}], got {raw_timeout!r}")
+        timeout = seconds_setting(env, "CHAT_TIMEOUT", DEFAULT_TIMEOUT, MAX_TIMEOUT, problems)
 
         if problems:
             raise ValueError("web chat settings: " + "; ".join(problems))

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from flask import Blueprint, Response, request
 
-from channels.core import Button, CoreClient, CoreUnavailable
+from channels.core import Button, CoreClient, CoreUnavailable, seconds_setting
 from channels.sms import render, texts
 from channels.sms.parse import CHANNEL, Intent, SmsInbound, classify, parse_webhook
 from channels.state import ChannelState, Claim
@@ -52,20 +52,13 @@ class SmsSettings:
         """
         env = os.environ if env is None else env
         problems: list[str] = []
-        max_parts, timeout = DEFAULT_MAX_PARTS, DEFAULT_CORE_TIMEOUT
+        max_parts = DEFAULT_MAX_PARTS
         raw = (env.get("SMS_MAX_PARTS") or "").strip()
         if raw:
             max_parts = int(raw) if raw.isdigit() else 0
             if not 1 <= max_parts <= 10:
                 problems.append(f"SMS_MAX_PARTS must be an integer 1..10, got {raw!r}")
-        raw = (env.get("SMS_CORE_TIMEOUT") or "").strip()
-        if raw:
-            try:
-                timeout = float(raw)
-            except ValueError:
-                timeout = -1.0
-            if not 0 < timeout <= MAX_CORE_TIMEOUT:
-                problems.append(f"SMS_CORE_TIMEOUT must be seconds in (0, {MAX_CORE_TIMEOUT:g}], got {raw!r}")
+        timeout = seconds_setting(env, "SMS_CORE_TIMEOUT", DEFAULT_CORE_TIMEOUT, MAX_CORE_TIMEOUT, problems)
         if problems:
             raise ValueError("sms settings: " + "; ".join(problems))
         return cls(max_parts=max_parts, core_timeout=timeout)

@@ -25,7 +25,7 @@ from typing import Any
 
 from flask import Blueprint, Response, request
 
-from channels.core import BotMessage, CoreClient, CoreUnavailable, Sender, hash_sender
+from channels.core import BotMessage, CoreClient, CoreUnavailable, Sender, hash_sender, seconds_setting
 from channels.state import ChannelState, Claim
 from channels.twilio_common.phone import is_mobile, to_e164
 from channels.twilio_common.verify import SIGNATURE_HEADER, TwilioSettings, WebhookVerifier
@@ -76,15 +76,7 @@ class VoiceSettings:
         """
         env = os.environ if env is None else env
         problems: list[str] = []
-        timeout = DEFAULT_CORE_TIMEOUT
-        raw = (env.get("VOICE_CORE_TIMEOUT") or "").strip()
-        if raw:
-            try:
-                timeout = float(raw)
-            except ValueError:
-                timeout = -1.0
-            if not 0 < timeout <= MAX_CORE_TIMEOUT:
-                problems.append(f"VOICE_CORE_TIMEOUT must be seconds in (0, {MAX_CORE_TIMEOUT:g}], got {raw!r}")
+        timeout = seconds_setting(env, "VOICE_CORE_TIMEOUT", DEFAULT_CORE_TIMEOUT, MAX_CORE_TIMEOUT, problems)
         agent = None
         raw = (env.get("HOTLINE_AGENT_NUMBER") or "").strip()
         if raw:
