@@ -19,7 +19,7 @@ from actions.services.faq_logic import (
     short_list,
     topic_content,
 )
-from actions.services.validators import mask_pii
+from knowledge.pii import mask_pii
 from knowledge.textnorm import normalize
 
 # A follow-up within a known service matches an FAQ when this share of its words appear.

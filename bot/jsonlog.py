@@ -7,7 +7,7 @@ process writes one JSON object per line::
     {"ts": "2026-11-30T09:00:00.123+00:00", "level": "INFO", "logger": "server.webchat",
      "process": "app", "request_id": "4f0c…", "msg": "…"}
 
-The message (and any exception text) passes through :func:`bot.pii.mask_text`, so an ID
+The message (and any exception text) passes through :func:`knowledge.pii.mask_text`, so an ID
 number, phone number or e-mail address that slips into a log call is masked anyway.
 ``request_id`` comes from a context variable the servers set per request (from the
 ``X-Request-ID`` header nginx adds, or a fresh one).
@@ -24,7 +24,7 @@ import sys
 import uuid
 from typing import Any, Optional
 
-from bot.pii import mask_text
+from knowledge.pii import mask_text
 
 REQUEST_ID_HEADER = "X-Request-ID"
 request_id_var: contextvars.ContextVar[Optional[str]] = contextvars.ContextVar("request_id", default=None)

@@ -40,7 +40,7 @@ from rasa.core.tracker_store import SQLTrackerStore
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.nlu.constants import INTENT_NAME_KEY
 
-from bot.pii import mask_value, value_contains_pii
+from knowledge.pii import mask_value, value_contains_pii
 
 logger = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""Unanswered-questions inbox: mask personal data again, group similar questions.
+"""Unanswered-questions inbox: mask personal data again (``knowledge.pii``), group similar questions.
 
 The action server masks questions before recording them; the console masks once more
 on display, so a channel that forgot to can never show staff a phone or ID number.
@@ -16,22 +16,11 @@ from dataclasses import dataclass, field
 from rapidfuzz import fuzz, process
 
 from knowledge.casework_models import UnansweredQuestion
+from knowledge.pii import mask_pii
 from knowledge.textnorm import normalize
 
 SIMILARITY_THRESHOLD = 70.0
-_FULLWIDTH_DIGITS = str.maketrans("０１２３４５６７８９Ｘｘ", "0123456789Xx")
-_EMAIL_RE = re.compile(r"([A-Za-z0-9])[A-Za-z0-9._%+-]*(@[A-Za-z0-9.-]+\.[A-Za-z]{2,})")
-_ID_RE = re.compile(r"(?<![0-9])([0-9]{3})[0-9]{14}([0-9Xx])(?![0-9])")
-_LONG_DIGITS_RE = re.compile(r"(?<![0-9])([0-9]{3})[0-9]{4,}([0-9]{4})(?![0-9])")
 _PUNCT_RE = re.compile(r"[\s\W_]+", re.UNICODE)
-
-
-def mask_pii(text: str) -> str:
-    """Mask ID numbers, phone/card numbers (11+ digits) and e-mail addresses in ``text``."""
-    folded = text.translate(_FULLWIDTH_DIGITS)
-    folded = _EMAIL_RE.sub(lambda m: f"{m.group(1)}***{m.group(2)}", folded)
-    folded = _ID_RE.sub(lambda m: m.group(1) + "*" * 14 + m.group(2).upper(), folded)
-    return _LONG_DIGITS_RE.sub(lambda m: m.group(1) + "****" + m.group(2), folded)
 
 
 def _key(text: str) -> str:

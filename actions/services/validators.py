@@ -13,7 +13,6 @@ import os
 import re
 import unicodedata
 from datetime import date, datetime, timedelta, timezone
-from functools import lru_cache
 
 import phonenumbers
 from phonenumbers import PhoneNumberType
@@ -157,106 +156,6 @@ def matches_last4(given: str, full: str) -> bool:
     if len(offered) != 4 or len(expected) != 4:
         return False
     return hmac.compare_digest(offered.encode("utf-8", "surrogatepass"), expected.encode("utf-8", "surrogatepass"))
-
-
-# --- masking -------------------------------------------------------------------------------
-
-_EMAIL_LOCAL = r"[A-Za-z0-9._%+-]{1,64}(?=@(?:[A-Za-z0-9-]{1,63}\.){1,8}[A-Za-z]{2,24})"
-_SEP = r"[ -]?"
-_PII_RE = re.compile(
-    rf"(?P<email>{_EMAIL_LOCAL})"
-    # 18-character IDs, also written 6-8-4.
-    rf"|(?P<id>(?<![0-9])[0-9]{{6}}{_SEP}[0-9]{{8}}{_SEP}[0-9]{{3}}[0-9Xx](?![0-9]))"
-    # Mainland mobiles, also written 3-4-4 and with the country code (+86, 0086, 86).
-    rf"|(?P<mobile>(?<![0-9])(?P<cc>(?:\+|00)?86{_SEP})?1[3-9][0-9]{_SEP}[0-9]{{4}}{_SEP}[0-9]{{4}}(?![0-9]))"
-    r"|(?P<digits>(?<![0-9])[0-9]{11,})"
-)
-
-
-@lru_cache(maxsize=4096)
-def _fold_char(ch: str) -> str:
-    """One character → one character: ASCII for full-width forms and any decimal digit."""
-    code = ord(ch)
-    if 0xFF01 <= code <= 0xFF5E:
-        return chr(code - 0xFEE0)
-    if code > 0x7F:
-        digit = unicodedata.decimal(ch, None)
-        if digit is not None:
-            return str(digit)
-    return ch
-
-
-def _fold(text: str) -> str:
-    # Same length as ``text``, so match positions map back onto the original.
-    return "".join(map(_fold_char, text))
-
-
-def _mask_digits(original: str, folded: str, keep_head: int, keep_tail: int) -> str:
-    """Star the digits of a match except the first ``keep_head`` and last ``keep_tail``.
-
-    Separators (spaces, hyphens) are kept; a trailing ID check character counts as a digit.
-    """
-    positions = [i for i, ch in enumerate(folded) if ch.isdigit() or ch in "Xx"]
-    hidden = set(positions[keep_head : len(positions) - keep_tail])
-    return "".join("*" if i in hidden else ch for i, ch in enumerate(original))
-
-
-def _is_application_number(run: str) -> bool:
-    """Application numbers are ``YYYYMMDD`` plus a 4-digit sequence and are not personal."""
-    if len(run) != 12 or not run.startswith("20"):
-        return False
-    try:
-        date(int(run[:4]), int(run[4:6]), int(run[6:8]))
-    except ValueError:
-        return False
-    return True
-
-
-def _mask_match(text: str, match: re.Match[str]) -> str:
-    """The masked form of one match found in the folded copy of ``text``."""
-    source, folded = text[match.start() : match.end()], match.group(0)
-    kind = match.lastgroup
-    if kind == "email":
-        return source[0] + "***"
-    if kind == "id":
-        return _mask_digits(source, folded, 3, 1)
-    if kind == "mobile":
-        country_code_digits = sum(ch.isdigit() for ch in match.group("cc") or "")
-        return _mask_digits(source, folded, country_code_digits + 3, 4)
-    if kind == "digits" and _is_application_number(folded):
-        return source
-    # Other long digit runs: bank cards, landlines with area code, old 15-digit IDs.
-    return _mask_digits(source, folded, 3, 4)
-
-
-def mask_pii(text: str) -> str:
-    """Mask personal data in free text before it is logged or shown to staff.
-
-    - 18-character ID numbers keep the first 3 and the last character: ``110**************X``
-    - mainland mobiles keep the first 3 and last 4 digits: ``139****1234``, ``+86 139****1234``
-    - e-mail addresses keep the first character of the local part: ``a***@example.com``
-    - any other run of 11 or more digits keeps the first 3 and last 4 digits
-
-    Dates (``2026-11-25``) and 12-digit application numbers (``YYYYMMDD`` + 4 digits) are
-    left alone, as is all other text. Full-width digits are recognised, and numbers are
-    found inside Chinese text without spaces.
-
-    Args:
-        text: any text.
-
-    Returns:
-        ``text`` with personal data masked; the rest unchanged.
-    """
-    if not text:
-        return text
-    pieces: list[str] = []
-    last = 0
-    for match in _PII_RE.finditer(_fold(text)):
-        pieces.append(text[last : match.start()])
-        pieces.append(_mask_match(text, match))
-        last = match.end()
-    pieces.append(text[last:])
-    return "".join(pieces)
 
 
 def hash_sender(sender_id: str, salt: str | None = None) -> str:

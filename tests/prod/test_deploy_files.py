@@ -90,6 +90,37 @@ def test_containerfiles_pin_their_base_run_unprivileged_and_copy_existing_paths(
                 assert (REPO / src).exists() or src == "models/", f"{name}: {src} does not exist"
 
 
+def _first_party_imports(package: str) -> set[str]:
+    """Module files of this repo that the modules of ``package`` import, transitively."""
+    import ast
+
+    seen: set[str] = set()
+    todo = [str(p.relative_to(REPO)) for p in (REPO / package).rglob("*.py")]
+    while todo:
+        rel = todo.pop()
+        if rel in seen:
+            continue
+        seen.add(rel)
+        for node in ast.walk(ast.parse((REPO / rel).read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module] if isinstance(node, ast.ImportFrom) and node.module and node.level == 0 else []
+            for name in names:
+                path = name.replace(".", "/")
+                for candidate in (f"{path}.py", f"{path}/__init__.py"):
+                    if (REPO / candidate).is_file() and not candidate.startswith(package + "/"):
+                        todo.append(candidate)
+    return {m for m in seen if not m.startswith(package + "/")}
+
+
+def test_the_rasa_image_holds_every_repo_module_the_bot_package_imports() -> None:
+    copied = [t for ln in (DEPLOY / "Containerfile.rasa").read_text(encoding="utf-8").splitlines()
+              if ln.startswith("COPY ") for t in ln.split()[1:-1] if not t.startswith("--")]
+    needed = _first_party_imports("bot")
+    assert "knowledge/textnorm.py" in needed  # the normaliser's; the check must see through imports
+    missing = [m for m in sorted(needed) if not any(m == c or (c.endswith("/") and m.startswith(c)) for c in copied)]
+    assert missing == []
+
+
 def test_the_compose_nginx_config_is_the_rendered_template() -> None:
     committed = (DEPLOY / "nginx" / "compose.conf").read_text(encoding="utf-8").split("\n", 1)[1]
     assert committed == render_compose_nginx()

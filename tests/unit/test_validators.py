@@ -23,12 +23,12 @@ from actions.services.validators import (
     hash_sender,
     id_check_digit,
     last4,
-    mask_pii,
     matches_last4,
     normalize_cn_mobile,
     normalize_cn_phone,
     validate_id_number,
 )
+from knowledge.pii import mask_pii
 
 TODAY = dt.date(2026, 11, 25)
 PROVINCES = ["11", "15", "21", "23", "31", "37", "41", "46", "50", "54", "61", "65", "71", "81", "82", "83", "91"]

@@ -1,7 +1,8 @@
-"""Masking of personal data for stored conversations and logs (standard library only).
+"""Masking of personal data: the one rule set for logs, records, staff pages and stored conversations.
 
-The same rules as ``actions.services.validators.mask_pii`` (a test keeps the two in
-step), but importable from the Rasa venv, which has no ``phonenumbers``:
+Standard library only, so every process can import it: the action server (unanswered
+questions, cases), the staff console, the app server's logs, and the Rasa venv (tracker
+store, JSON logs), which has no ``phonenumbers``.
 
 - 18-character ID numbers keep the first 3 and the last character: ``110**************X``
 - mainland mobiles keep the first 3 and last 4 digits: ``139****1234``
@@ -99,6 +100,9 @@ def mask_text(text: str) -> str:
         last = match.end()
     pieces.append(text[last:])
     return "".join(pieces)
+
+
+mask_pii = mask_text  # the name the action server and the staff console use
 
 
 def contains_pii(text: str) -> bool:
