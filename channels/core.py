@@ -16,7 +16,7 @@ import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, Self
 
 import requests
 
@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_CORE_TIMEOUT = 10.0
 MAX_CORE_TIMEOUT = 120.0
-# Same default key as actions.services.validators.hash_sender and server.webchat, so one
+# Same default key as actions.services.validators.hash_sender, so one
 # conversation can be followed across the logs of every process.
 DEFAULT_SENDER_HASH_SALT = "citizen-bot"
 
@@ -158,8 +158,15 @@ class CoreSettings:
     relay_token: str | None
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> CoreSettings:
-        """Read ``RASA_URL`` (default ``http://127.0.0.1:$RASA_PORT``), ``CORE_TIMEOUT``, ``RELAY_TOKEN``.
+    def from_env(cls, env: Mapping[str, str] | None = None, *, timeout_var: str = "CORE_TIMEOUT",
+                 default_timeout: float = DEFAULT_CORE_TIMEOUT, max_timeout: float = MAX_CORE_TIMEOUT) -> Self:
+        """Read ``RASA_URL`` (default ``http://127.0.0.1:$RASA_PORT``), the timeout, ``RELAY_TOKEN``.
+
+        Args:
+            env: the variables to read (``os.environ`` when None).
+            timeout_var: the channel's timeout variable (``CORE_TIMEOUT`` unless it has its own).
+            default_timeout: seconds when that variable is unset.
+            max_timeout: the largest value it may hold.
 
         Raises:
             ValueError: naming every variable that holds an unusable value.
@@ -170,7 +177,7 @@ class CoreSettings:
         rasa_url = (env.get("RASA_URL") or default_url).strip().rstrip("/")
         if not re.match(r"https?://[^/\s]+", rasa_url):
             problems.append(f"RASA_URL must be an http(s) URL, got {rasa_url!r}")
-        timeout = seconds_setting(env, "CORE_TIMEOUT", DEFAULT_CORE_TIMEOUT, MAX_CORE_TIMEOUT, problems)
+        timeout = seconds_setting(env, timeout_var, default_timeout, max_timeout, problems)
         if problems:
             raise ValueError("core settings: " + "; ".join(problems))
         return cls(rasa_url=rasa_url, timeout=timeout, relay_token=env.get("RELAY_TOKEN") or None)

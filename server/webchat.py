@@ -7,7 +7,8 @@ bot's messages come back unchanged as ``{"messages": [...]}``. Whatever goes wro
 with the core, the citizen gets a polite Chinese apology (503), never backend detail.
 
 Settings (read per request, validated once when the blueprint is registered so a bad
-value stops the app at start-up):
+value stops the app at start-up; the shared :class:`channels.core.CoreSettings` with the
+web chat's own timeout variable):
 
 * ``RASA_URL``: base URL of the core, default ``http://127.0.0.1:${RASA_PORT:-5005}``.
 * ``CHAT_TIMEOUT``: seconds to wait for the core (connect and read), default 10.
@@ -20,28 +21,25 @@ a browser can never choose the tracker of an SMS, Telegram or mail conversation.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
-import os
 import re
 import secrets
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Self
 
-import requests
 from flask import Blueprint, Response, jsonify, request
 from flask.blueprints import BlueprintSetupState
 
-from channels.core import seconds_setting
+from channels.core import CoreClient, CoreSettings, CoreUnavailable, InboundMessage, hash_sender
 
 log = logging.getLogger(__name__)
 
 bp = Blueprint("webchat", __name__, url_prefix="/chat")
 
-RELAY_PATH = "/webhooks/webchat/webhook"
+CHANNEL = "webchat"
+RELAY_PATH = f"/webhooks/{CHANNEL}/webhook"
 SENDER_PREFIX = "webchat-"
 SENDER_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 MAX_MESSAGE_CHARS = 2000
@@ -49,24 +47,13 @@ DEFAULT_TIMEOUT = 10.0
 MAX_TIMEOUT = 120.0
 # The page gives the server this much longer than CHAT_TIMEOUT before it gives up itself.
 CLIENT_TIMEOUT_MARGIN_S = 5.0
-DEFAULT_SENDER_HASH_SALT = "citizen-bot"  # same default as actions.services.validators.hash_sender
 
 UNAVAILABLE_TEXT = "网络或服务暂时不可用，请稍后再试，或拨打12345"
 
 
 @dataclass(frozen=True)
-class ChatSettings:
-    """Where and how the web chat reaches the conversation core.
-
-    Attributes:
-        rasa_url: base URL of the Rasa server, without a trailing slash.
-        timeout: seconds allowed for connecting to the core and for each read.
-        relay_token: shared secret for the relay, or None when the relay is loopback-only.
-    """
-
-    rasa_url: str
-    timeout: float
-    relay_token: str | None
+class ChatSettings(CoreSettings):
+    """Where and how the web chat reaches the conversation core (``CHAT_TIMEOUT`` for the timeout)."""
 
     @property
     def relay_url(self) -> str:
@@ -74,82 +61,21 @@ class ChatSettings:
         return self.rasa_url + RELAY_PATH
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> ChatSettings:
-        """Read the settings from the environment.
-
-        Args:
-            env: the variables to read (``os.environ`` when None).
+    def from_env(cls, env: Mapping[str, str] | None = None, *, timeout_var: str = "CHAT_TIMEOUT",
+                 default_timeout: float = DEFAULT_TIMEOUT, max_timeout: float = MAX_TIMEOUT) -> Self:
+        """Read the settings (``RASA_URL``, ``CHAT_TIMEOUT``, ``RELAY_TOKEN``).
 
         Raises:
             ValueError: naming every variable that holds an unusable value.
         """
-        env = os.environ if env is None else env
-        problems: list[str] = []
-
-        default_url = f"http://127.0.0.1:{env.get('RASA_PORT') or '5005'}"
-        rasa_url = (env.get("RASA_URL") or default_url).strip().rstrip("/")
-        if not re.match(r"https?://[^/\s]+", rasa_url):
-            problems.append(f"RASA_URL must be an http(s) URL, got {rasa_url!r}")
-
-        timeout = seconds_setting(env, "CHAT_TIMEOUT", DEFAULT_TIMEOUT, MAX_TIMEOUT, problems)
-
-        if problems:
-            raise ValueError("web chat settings: " + "; ".join(problems))
-        return cls(rasa_url=rasa_url, timeout=timeout, relay_token=env.get("RELAY_TOKEN") or None)
-
-
-class CoreUnavailable(Exception):
-    """The core could not be reached or did not answer with a list of bot messages."""
+        return super().from_env(env, timeout_var=timeout_var, default_timeout=default_timeout,
+                                max_timeout=max_timeout)
 
 
 @bp.record_once
 def _check_settings(state: BlueprintSetupState) -> None:
     # Fail at start-up, not on the first citizen's message.
     ChatSettings.from_env()
-
-
-def hash_sender(sender: str) -> str:
-    """A short pseudonym of a sender id for logs (HMAC-SHA256 with ``SENDER_HASH_SALT``, 16 hex chars).
-
-    Same algorithm and default key as the action server's, so one conversation can be
-    followed across both logs.
-    """
-    key = os.environ.get("SENDER_HASH_SALT") or DEFAULT_SENDER_HASH_SALT
-    return hmac.new(key.encode("utf-8"), sender.encode("utf-8"), hashlib.sha256).hexdigest()[:16]
-
-
-def forward(settings: ChatSettings, sender: str, text: str) -> list[dict[str, Any]]:
-    """Send one citizen message to the web chat relay and return the bot's messages.
-
-    Args:
-        settings: where the core is and how long to wait.
-        sender: the channel-scoped sender id the core sees.
-        text: the citizen's message (or a button payload such as ``/affirm``).
-
-    Raises:
-        CoreUnavailable: unreachable core, timeout, non-200 answer or an unexpected body.
-    """
-    headers = {"Accept": "application/json"}
-    if settings.relay_token:
-        headers["X-Relay-Token"] = settings.relay_token
-    body: dict[str, Any] = {"sender": sender, "message": text, "metadata": {"channel": "webchat"}}
-    with requests.Session() as session:
-        # The core is an internal service: ignore proxy variables and .netrc from the environment.
-        session.trust_env = False
-        try:
-            res = session.post(settings.relay_url, json=body, headers=headers,
-                               timeout=settings.timeout, allow_redirects=False)
-        except requests.RequestException as exc:
-            raise CoreUnavailable(type(exc).__name__) from exc
-    if res.status_code != 200:
-        raise CoreUnavailable(f"HTTP {res.status_code}")
-    try:
-        messages = res.json()
-    except ValueError as exc:
-        raise CoreUnavailable("answer is not JSON") from exc
-    if not isinstance(messages, list) or not all(isinstance(m, dict) for m in messages):
-        raise CoreUnavailable("answer is not a list of messages")
-    return messages
 
 
 def _error(status: int, code: str, message: str) -> tuple[Response, int]:
@@ -175,7 +101,7 @@ def message() -> Any:
     core_sender = SENDER_PREFIX + sender
     started = time.monotonic()
     try:
-        messages = forward(settings, core_sender, text)
+        messages = CoreClient(settings).send_raw(InboundMessage(channel=CHANNEL, sender_id=core_sender, text=text))
     except CoreUnavailable as exc:
         log.warning("webchat: core unavailable (%s) sender=%s after %.0f ms",
                     exc, hash_sender(core_sender), (time.monotonic() - started) * 1000)
