@@ -5,10 +5,9 @@ from __future__ import annotations
 import re
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from knowledge.db import session_factory, session_scope
+from knowledge.db import SessionBacked, session_scope
 from knowledge.models import AuditEntry, utcnow
 from knowledge.staff_models import Role, StaffUser
 
@@ -38,22 +37,12 @@ def _public(user: StaffUser) -> dict[str, object]:
             "active": user.active}
 
 
-class AccountRepository:
+class AccountRepository(SessionBacked):
     """Staff accounts in the knowledge database.
 
     Args:
         factory: a sessionmaker; defaults to the configured database (built lazily).
     """
-
-    def __init__(self, factory: sessionmaker[Session] | None = None):
-        self._factory = factory
-
-    @property
-    def factory(self) -> sessionmaker[Session]:
-        """The sessionmaker (built on first use)."""
-        if self._factory is None:
-            self._factory = session_factory()
-        return self._factory
 
     def count(self) -> int:
         """How many accounts exist."""

@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlalchemy.orm import Session, selectinload, sessionmaker
+from sqlalchemy.orm import selectinload
 
 from knowledge.casework_models import (
     Application,
@@ -33,7 +33,7 @@ from knowledge.casework_models import (
     VerificationAttempt,
 )
 from knowledge.clock import CITY_TZ, city_now, city_today
-from knowledge.db import session_factory, session_scope
+from knowledge.db import SessionBacked, session_scope
 from knowledge.models import utcnow
 from knowledge.settings import SEED_DIR
 
@@ -71,22 +71,12 @@ class BookingRequest:
     channel: str = ""
 
 
-class CaseworkRepository:
+class CaseworkRepository(SessionBacked):
     """Reads and writes of bookings, applications, cases and citizen feedback.
 
     Args:
         factory: a sessionmaker; defaults to the configured database (built lazily).
     """
-
-    def __init__(self, factory: sessionmaker[Session] | None = None):
-        self._factory = factory
-
-    @property
-    def factory(self) -> sessionmaker[Session]:
-        """The sessionmaker (built on first use)."""
-        if self._factory is None:
-            self._factory = session_factory()
-        return self._factory
 
     # -------------------------------------------------------------- bookings
     def slot_usage(self, center_id: str, service_id: str, day: dt.date) -> dict[str, int]:

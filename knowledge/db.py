@@ -58,3 +58,22 @@ def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+class SessionBacked:
+    """Base of the repositories: one database, reached through a sessionmaker.
+
+    Args:
+        factory: a sessionmaker; defaults to the configured database (built on first
+            use, so constructing a repository never connects).
+    """
+
+    def __init__(self, factory: sessionmaker[Session] | None = None):
+        self._factory = factory
+
+    @property
+    def factory(self) -> sessionmaker[Session]:
+        """The sessionmaker (built on first use)."""
+        if self._factory is None:
+            self._factory = session_factory()
+        return self._factory

@@ -13,10 +13,10 @@ from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session, selectinload, sessionmaker
+from sqlalchemy.orm import Session, selectinload
 
 from knowledge.clock import city_today
-from knowledge.db import session_factory, session_scope
+from knowledge.db import SessionBacked, session_scope
 from knowledge.models import (
     AuditEntry,
     Faq,
@@ -48,22 +48,12 @@ def snapshot(obj: Any) -> dict[str, Any]:
     return out
 
 
-class KnowledgeRepository:
+class KnowledgeRepository(SessionBacked):
     """Reads and audited writes of services, FAQs and service centres.
 
     Args:
         factory: a sessionmaker; defaults to the configured database (built lazily).
     """
-
-    def __init__(self, factory: sessionmaker[Session] | None = None):
-        self._factory = factory
-
-    @property
-    def factory(self) -> sessionmaker[Session]:
-        """The sessionmaker (built on first use)."""
-        if self._factory is None:
-            self._factory = session_factory()
-        return self._factory
 
     # ----------------------------------------------------------------- reads
     def revision(self) -> int:
