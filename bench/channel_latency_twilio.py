@@ -30,7 +30,7 @@ from typing import Any
 
 import requests
 
-from bench.common import BENCH_DIR, REPO, machine_line, percentile
+from bench.common import BENCH_DIR, machine_line, percentile
 
 TOKEN = "bench-token-0123456789abcdef"
 REPORT = BENCH_DIR / "REPORT_channels.md"
@@ -111,29 +111,12 @@ def run_level(base: str, concurrency: int, conversations: int, offset: int) -> R
 def start_core(workdir: Path) -> tuple[str, Any]:
     """Start Rasa + actions with the CI model on a scratch seeded database (like the live_core fixture)."""
     from bench.common import scratch_seeded_repo
-    from knowledge.casework import CaseworkRepository
-    from knowledge.db import make_engine, session_factory
-    from tests.live import LiveCore, ci_model, free_port
+    from tests.live import ci_model, load_sample_applications, start_live_core
 
     scratch_seeded_repo(str(workdir))
     db_url = f"sqlite:///{workdir / 'kb.db'}"
-    engine = make_engine(db_url)
-    CaseworkRepository(session_factory(engine)).load_sample_applications()
-    engine.dispose()
-    rasa_port, actions_port = free_port(), free_port()
-    endpoints = workdir / "endpoints.yml"
-    endpoints.write_text(f'action_endpoint:\n  url: "http://127.0.0.1:{actions_port}/webhook"\n', encoding="utf-8")
-    env = {**os.environ, "KNOWLEDGE_DB_URL": db_url, "RASA_TELEMETRY_ENABLED": "false", "PYTHONPATH": str(REPO),
-           "LOG_LEVEL": "WARNING"}
-    env.pop("RELAY_TOKEN", None)
-    core = LiveCore(rasa_url=f"http://127.0.0.1:{rasa_port}", actions_url=f"http://127.0.0.1:{actions_port}",
-                    db_url=db_url, model=ci_model(), workdir=workdir, env=env, endpoints=endpoints)
-    try:
-        core.start_actions()
-        core.start_rasa()
-    except Exception:
-        core.stop()
-        raise
+    load_sample_applications(db_url)
+    core = start_live_core(workdir, db_url, ci_model(), log_level="WARNING")
     return core.rasa_url, core
 
 

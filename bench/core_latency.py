@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import shutil
 import statistics
@@ -28,7 +27,7 @@ from pathlib import Path
 
 import requests
 
-from bench.common import BENCH_DIR, machine_line
+from bench.common import BENCH_DIR, machine_line, percentile, scratch_seeded_repo
 
 SCRIPT = ["你好", "办护照要带什么材料", "那要多少钱", "在哪里办", "我想预约办护照", "天河", "后天", "上午十点",
           "陈示例", "13900001234", "不用了", "查下办件进度", "202611100012", "1234", "跳过", "谢谢", "再见"]
@@ -51,12 +50,6 @@ def rss_mb(pid: int) -> float:
         except OSError:
             continue
     return total / 1024
-
-
-def percentile(values: list[float], q: float) -> float:
-    """The q-th percentile (0-100) by nearest rank."""
-    s = sorted(values)
-    return s[min(len(s) - 1, max(0, round(q / 100 * len(s)) - 1))]
 
 
 THINK_S = (1.0, 5.0)
@@ -113,7 +106,7 @@ def run_level(rasa_url: str, conversations: int, tag: str, think: bool = False) 
 
 def main() -> None:
     """Start the stack, measure each concurrency level, write the report."""
-    from tests.live import APP_PY, LiveCore, ci_model, free_port, load_sample_applications
+    from tests.live import APP_PY, ci_model, load_sample_applications, start_live_core
 
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--model", help="model archive (default: newest models/config-*.tar.gz, else the CI model)")
@@ -127,27 +120,11 @@ def main() -> None:
         model = full[-1] if full else ci_model()
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-core-"))
-    from knowledge.db import make_engine, session_factory
-    from knowledge.migrate import upgrade
-    from knowledge.repository import KnowledgeRepository
-    from knowledge.transfer import import_paths, seed_paths
-
+    scratch_seeded_repo(str(workdir))
     db_url = f"sqlite:///{workdir / 'kb.db'}"
-    upgrade(db_url)
-    engine = make_engine(db_url)
-    import_paths(KnowledgeRepository(session_factory(engine)), seed_paths(), actor="seed")
-    engine.dispose()
     load_sample_applications(db_url)
-    actions_port, rasa_port = free_port(), free_port()
-    endpoints = workdir / "endpoints.yml"
-    endpoints.write_text(f'action_endpoint:\n  url: "http://127.0.0.1:{actions_port}/webhook"\n', encoding="utf-8")
-    env = {**os.environ, "KNOWLEDGE_DB_URL": db_url, "RASA_TELEMETRY_ENABLED": "false", "SANIC_HOST": "127.0.0.1",
-           "PYTHONPATH": str(repo), "LOG_LEVEL": "WARNING"}
-    core = LiveCore(rasa_url=f"http://127.0.0.1:{rasa_port}", actions_url=f"http://127.0.0.1:{actions_port}",
-                    db_url=db_url, model=model, workdir=workdir, env=env, endpoints=endpoints)
     t0 = time.perf_counter()
-    core.start_actions()
-    core.start_rasa()
+    core = start_live_core(workdir, db_url, model, log_level="WARNING")
     startup_s = time.perf_counter() - t0
     results = []
     try:

@@ -167,24 +167,18 @@ def rasa_available() -> str | None:
     return None
 
 
-@pytest.fixture(scope="session")
-def live_core(seeded_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveCore]:
-    """A running Rasa core and action server on a private copy of the seeded database."""
-    reason = rasa_available()
-    if reason:
-        pytest.skip(reason)
-    workdir = tmp_path_factory.mktemp("live_core")
-    db = workdir / "kb.db"
-    shutil.copy(seeded_template, db)
-    db_url = f"sqlite:///{db}"
-    load_sample_applications(db_url)
-    model = ci_model()
+def start_live_core(workdir: Path, db_url: str, model: Path, log_level: str = "INFO") -> LiveCore:
+    """Start the action server and a Rasa server on free loopback ports for ``db_url`` and ``model``.
+
+    Used by the ``live_core`` fixture and the benchmarks. Stops what it started when a
+    server does not come up.
+    """
     rasa_port, actions_port = free_port(), free_port()
     actions_url = f"http://127.0.0.1:{actions_port}"
     endpoints = workdir / "endpoints.yml"
     endpoints.write_text(f'action_endpoint:\n  url: "{actions_url}/webhook"\n', encoding="utf-8")
     env = {**os.environ, "KNOWLEDGE_DB_URL": db_url, "RASA_TELEMETRY_ENABLED": "false", "SANIC_HOST": "127.0.0.1",
-           "PYTHONPATH": str(REPO), "LOG_LEVEL": "INFO", "CHANNELS_DB_URL": f"sqlite:///{workdir / 'channels.db'}"}
+           "PYTHONPATH": str(REPO), "LOG_LEVEL": log_level, "CHANNELS_DB_URL": f"sqlite:///{workdir / 'channels.db'}"}
     env.pop("RELAY_TOKEN", None)
     core = LiveCore(rasa_url=f"http://127.0.0.1:{rasa_port}", actions_url=actions_url, db_url=db_url,
                     model=model, workdir=workdir, env=env, endpoints=endpoints)
@@ -194,5 +188,19 @@ def live_core(seeded_template: Path, tmp_path_factory: pytest.TempPathFactory) -
     except Exception:
         core.stop()
         raise
+    return core
+
+
+@pytest.fixture(scope="session")
+def live_core(seeded_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveCore]:
+    """A running Rasa core and action server on a private copy of the seeded database."""
+    reason = rasa_available()
+    if reason:
+        pytest.skip(reason)
+    workdir = tmp_path_factory.mktemp("live_core")
+    shutil.copy(seeded_template, workdir / "kb.db")
+    db_url = f"sqlite:///{workdir / 'kb.db'}"
+    load_sample_applications(db_url)
+    core = start_live_core(workdir, db_url, ci_model())
     yield core
     core.stop()
