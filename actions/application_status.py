@@ -75,28 +75,29 @@ class ValidateStatusForm(CitizenFormValidation):
         failures = await self.blocking(casework.failed_verifications, sender)
         if failures >= limit:
             return {"verify_last4": None, "verification_locked": True}
-        secrets = await self.blocking(_secrets_of, casework, number)
-        verified = secrets is not None and any(s and matches_last4(last4, s) for s in secrets)
+        record = await self.blocking(_lookup, casework, number)
+        verified = record is not None and any(s and matches_last4(last4, s) for s in _secrets(number, record))
         await self.blocking(casework.record_verification, sender, number, verified)
         if verified:
             return {"verify_last4": last4}
         remaining = limit - failures - 1
         if remaining <= 0:
             return {"verify_last4": None, "verification_locked": True}
-        if secrets is None:
+        if record is None:
             dispatcher.utter_message(response="utter_application_not_found", number=number)
             return {"verify_last4": None, "application_no": None}
         dispatcher.utter_message(response="utter_verification_failed", remaining=remaining)
         return {"verify_last4": None}
 
 
-def _secrets_of(casework: Any, number: str) -> list[str] | None:
-    """The last-four values that prove identity for ``number``; None when it does not exist."""
-    if number.startswith("TS"):
-        case = casework.get_case(number)
-        return [case.phone_last4] if case else None
-    app = casework.get_application(number)
-    return [app.phone_last4, app.id_last4] if app else None
+def _lookup(casework: Any, number: str) -> Any | None:
+    """The complaint case (TS numbers) or the application with ``number``, or None."""
+    return casework.get_case(number) if number.startswith("TS") else casework.get_application(number)
+
+
+def _secrets(number: str, record: Any) -> list[str]:
+    """The last-four values that prove identity for a looked-up record."""
+    return [record.phone_last4] if number.startswith("TS") else [record.phone_last4, record.id_last4]
 
 
 class ActionCheckStatus(CitizenAction):
@@ -115,14 +116,9 @@ class ActionCheckStatus(CitizenAction):
         if tracker.get_slot("verification_locked"):
             dispatcher.utter_message(response="utter_verification_locked")
             return done
-        record: Any  # a Case (TS numbers) or an Application
-        if number.startswith("TS"):
-            record = await self.blocking(casework.get_case, number)
-        else:
-            record = await self.blocking(casework.get_application, number)
+        record = await self.blocking(_lookup, casework, number)
         # The form verified the digits; check again so no other path can reveal a status.
-        secrets = await self.blocking(_secrets_of, casework, number) if record else None
-        if record is None or not secrets or not any(s and matches_last4(given, s) for s in secrets):
+        if record is None or not any(s and matches_last4(given, s) for s in _secrets(number, record)):
             dispatcher.utter_message(response="utter_verification_failed_final")
             return done
         if number.startswith("TS"):

@@ -113,8 +113,7 @@ class ActionAnswerFaq(CitizenAction):
     async def _known_service(self, value: str | None) -> str | None:
         if not value:
             return None
-        ids = {s.id for s in await self.blocking(self.stores.knowledge.list_services)}
-        return value if value in ids else None
+        return value if await self.blocking(self.stores.knowledge.has_service, value) else None
 
     async def _answer_within(self, dispatcher: CollectingDispatcher, service_id: str, text: str) -> list[EventType]:
         """Answer about a known service: its matching FAQ, the asked topic, or the guide summary."""

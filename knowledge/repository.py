@@ -69,6 +69,11 @@ class KnowledgeRepository(SessionBacked):
                 raise NotFound(f"service {service_id!r}")
             return svc
 
+    def has_service(self, service_id: str) -> bool:
+        """Whether a service with this catalog id exists (one primary-key lookup)."""
+        with self.factory() as s:
+            return s.get(Service, service_id) is not None
+
     def list_services(
         self, *, category: str | None = None, audience: str | None = None, department: str | None = None
     ) -> list[Service]:

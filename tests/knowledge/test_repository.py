@@ -109,3 +109,8 @@ def test_delete_service_keeps_its_faqs_unlinked(repo):
     assert repo.get_faq(faq.id).service_id is None
     with pytest.raises(NotFound):
         repo.get_service("passport")
+
+
+def test_has_service_answers_from_one_lookup(seeded_repo):
+    assert seeded_repo.has_service("passport") is True
+    assert seeded_repo.has_service("no_such_service") is False
