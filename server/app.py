@@ -51,9 +51,11 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(webchat)
     init_staff(app)  # staff console under /staff/
 
+    from channels.preview import render_previews
     from channels.registry import register_channels
 
     register_channels(app)  # each adapter only when its credentials are configured
+    app.extensions["channel_preview"] = render_previews  # the staff console's preview uses the real renderers
 
     @app.before_request
     def refuse_oversized_bodies() -> None:

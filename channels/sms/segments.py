@@ -41,21 +41,33 @@ def units(text: str) -> int:
     return sum(unit_costs(text))
 
 
+def split(text: str) -> list[str]:
+    """The pieces ``text`` is sent in, one per SMS part (empty for the empty text)."""
+    if not text:
+        return []
+    costs = unit_costs(text)
+    single, per_part = (GSM7_SINGLE, GSM7_PART) if is_gsm7(text) else (UCS2_SINGLE, UCS2_PART)
+    if sum(costs) <= single:
+        return [text]
+    pieces, start, used = [], 0, 0
+    for i, cost in enumerate(costs):  # a two-unit character never straddles two parts
+        if used + cost > per_part:
+            pieces.append(text[start:i])
+            start, used = i, 0
+        used += cost
+    pieces.append(text[start:])
+    return pieces
+
+
 def parts(text: str) -> int:
     """How many SMS parts ``text`` is sent in (0 for the empty text)."""
-    if not text:
-        return 0
-    gsm = is_gsm7(text)
-    costs = unit_costs(text)
-    single, per_part = (GSM7_SINGLE, GSM7_PART) if gsm else (UCS2_SINGLE, UCS2_PART)
-    if sum(costs) <= single:
-        return 1
-    count, used = 1, 0
-    for cost in costs:  # a two-unit character never straddles two parts
-        if used + cost > per_part:
-            count, used = count + 1, 0
-        used += cost
-    return count
+    return len(split(text))
+
+
+def per_part(text: str) -> int:
+    """Units per part for ``text``: 160/153 (GSM-7) or 70/67 (UCS-2), by whether it needs one part."""
+    single, multi = (GSM7_SINGLE, GSM7_PART) if is_gsm7(text) else (UCS2_SINGLE, UCS2_PART)
+    return single if units(text) <= single else multi
 
 
 def fits(text: str, max_parts: int) -> bool:

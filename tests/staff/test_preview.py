@@ -1,11 +1,22 @@
-"""Channel preview: SMS segments and the cut, spoken text, links; and its module boundary."""
+"""Channel preview: SMS segments and the cut, spoken text (by the channels' own renderers), links;
+and the console's module boundary."""
 
 from __future__ import annotations
 
-from knowledge.web.preview import link_segments, sms_preview, spoken_sentences
+from channels.preview import render_previews
+from channels.sms import segments, texts
+from knowledge.web.preview import link_segments
 from tests.conftest import REPO
 from tests.staff.conftest import as_user, post
 from tests.unit.test_boundaries import imported_modules
+
+
+def sms_preview(text: str):
+    return render_previews(text, max_parts=3).sms
+
+
+def spoken_sentences(text: str) -> list[str]:
+    return render_previews(text, max_parts=3).spoken
 
 
 def test_chinese_up_to_70_characters_is_one_ucs2_message():
@@ -18,11 +29,15 @@ def test_71_chinese_characters_need_two_parts_of_67():
     assert (p.segments, p.per_part) == (2, 67) and [len(x) for x in p.parts] == [67, 4]
 
 
-def test_three_part_budget_cuts_after_201_characters():
+def test_three_part_budget_shows_the_first_reply_as_the_sms_channel_cuts_it():
+    # The first reply keeps room for the "更多" hint, so fewer than 201 characters of the answer
+    # reach the citizen at once; the rest waits for "更多".
     text = "甲" * 201 + "乙" * 10
     p = sms_preview(text)
     assert p.segments == 4 and p.over_budget
-    assert "".join(p.parts) == "甲" * 201 and p.cut_text == "乙" * 10
+    first = "".join(p.parts)
+    assert segments.parts(first) <= 3 and first.endswith(texts.MORE_HINT_DIGIT)
+    assert first.removesuffix(texts.MORE_HINT_DIGIT) + p.cut_text == text
 
 
 def test_ascii_text_is_gsm7_and_emoji_takes_two_units():
@@ -58,6 +73,7 @@ def test_preview_of_unsaved_text_marks_what_sms_would_cut(client, staff):
     as_user(client, "editor")
     page = post(client, "/staff/faqs/preview", {"question": "问", "answer": "长" * 210}).get_data(as_text=True)
     assert "会被截掉" in page and "需 <strong>4</strong> 条短信" in page
+    assert texts.MORE_HINT_DIGIT in page  # the first reply as the SMS channel sends it
 
 
 def test_preview_module_never_imports_channels():

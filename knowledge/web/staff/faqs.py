@@ -7,7 +7,7 @@ from math import ceil
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 
 from knowledge.clock import city_today
 from knowledge.models import Faq, FaqStatus
@@ -282,11 +282,12 @@ def preview_text() -> Any:
 
 
 def _render_preview(question: str, text: str, back: str | None) -> Any:
+    # The SMS and voice renderings come from the channels themselves, handed over by the app server.
+    render_channels = current_app.extensions.get("channel_preview")
+    previews = render_channels(text) if render_channels else None
     return render_template(
-        "staff/preview.html", question=question, text=text, back=back,
-        sms=channel_preview.sms_preview(text), spoken=channel_preview.spoken_sentences(text),
-        links=channel_preview.urls(text), segments=channel_preview.link_segments(text),
-        max_parts=channel_preview.SMS_MAX_PARTS)
+        "staff/preview.html", question=question, text=text, back=back, previews=previews,
+        links=channel_preview.urls(text), segments=channel_preview.link_segments(text))
 
 
 @bp.get("/review")
