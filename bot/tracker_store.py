@@ -23,7 +23,8 @@ Retention: :meth:`MaskingSQLTrackerStore.delete_conversations_older_than` (used 
 ``python -m bot.retention``) deletes every conversation whose latest event is older
 than the given number of days.
 
-Runs in the Rasa venv (CPython 3.10): imports only rasa, its requirements and the stdlib.
+Runs in the Rasa venv (CPython 3.10): imports only rasa, its requirements, the stdlib and
+the standard-library-only :mod:`knowledge.pii`.
 """
 
 from __future__ import annotations
