@@ -12,14 +12,9 @@ from rasa_sdk.types import DomainDict
 
 from actions.base import CitizenAction, CitizenFormValidation, sender_of
 from actions.services.people import parse_application_no, parse_last4, spoken_digits
-from actions.services.validators import matches_last4
-from knowledge.clock import CITY_TZ
-
-STATUS_TEXT = {
-    "received": "已受理", "reviewing": "审核中", "need_more": "需补充材料", "approved": "已核准",
-    "rejected": "不予批准", "ready": "已办好，可领取", "done": "已办结", "transferred": "已转交承办部门",
-    "replied": "已答复",
-}
+from common.clock import CITY_TZ
+from common.identity import matches_last4
+from common.status import status_label
 
 
 def when(value: Any) -> str:
@@ -122,16 +117,16 @@ class ActionCheckStatus(CitizenAction):
             dispatcher.utter_message(response="utter_verification_failed_final")
             return done
         if number.startswith("TS"):
-            history = "\n".join(f"{when(h['at'])} {STATUS_TEXT.get(h['status'], h['status'])}：{h.get('note', '')}"
+            history = "\n".join(f"{when(h['at'])} {status_label(h['status'])}：{h.get('note', '')}"
                                 for h in record.history)
             dispatcher.utter_message(response="utter_case_status", number=number,
-                                     status_text=STATUS_TEXT.get(record.status, record.status), history=history)
+                                     status_text=status_label(record.status), history=history)
             service_id = None
         else:
             svc = await self.blocking(self.stores.knowledge.get_service, record.service_id)
-            history = "\n".join(f"{when(e.at)} {STATUS_TEXT.get(e.status, e.status)}：{e.note}" for e in record.events)
+            history = "\n".join(f"{when(e.at)} {status_label(e.status)}：{e.note}" for e in record.events)
             dispatcher.utter_message(response="utter_application_status", number=number, service_name=svc.name,
-                                     status_text=STATUS_TEXT.get(record.status, record.status), history=history,
+                                     status_text=status_label(record.status), history=history,
                                      next_step=record.next_step or "请耐心等待办理结果。",
                                      number_spoken=spoken_digits(number))
             service_id = record.service_id

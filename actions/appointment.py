@@ -15,26 +15,19 @@ from actions.base import CitizenAction, CitizenFormValidation, channel_of, sende
 from actions.services import booking_rules as rules
 from actions.services.dates import format_date_zh, format_time_zh, parse_date, parse_time, parse_when
 from actions.services.people import clean_person_name, parse_booking_ref, spoken_digits
-from actions.services.validators import normalize_cn_mobile
-from actions.services.workdays import is_public_holiday, is_working_day
+from common.calendar import is_public_holiday, is_working_day
+from common.clock import city_now
+from common.identity import normalize_cn_mobile
+from common.pii import mask_phone
+from common.status import BOOKING_STATUS_LABELS
 from knowledge.casework import AlreadyBooked, BookingNotFound, BookingRequest, SlotFull
-from knowledge.clock import city_now
 
 BOOKING_SLOTS = ("booking_date", "booking_time", "booking_confirmed", "requested_slot")
 # Entities that fill other booking slots: a message carrying one is a correction, not a name.
 CORRECTION_ENTITIES = frozenset({"date", "time", "center", "service"})
-STATUS_TEXT = {"active": "有效", "cancelled": "已取消", "expired": "已过期"}
-
-
 def now() -> dt.datetime:
     """The city's current time (a function so tests can pin it)."""
     return city_now()
-
-
-def mask_phone(e164: str) -> str:
-    """+8613900001234 → 139****1234."""
-    digits = e164.removeprefix("+86")
-    return digits[:3] + "****" + digits[-4:] if len(digits) >= 7 else "****"
 
 
 def time_text(slot: str) -> str:
@@ -389,7 +382,7 @@ async def booking_view(action: CitizenAction, booking: Any) -> dict[str, str]:
     center = await action.blocking(action.stores.knowledge.get_center, booking.center_id)
     return {"booking_ref": booking.ref, "service_name": svc.name, "center_name": center.name,
             "center_address": center.address, "date_text": format_date_zh(booking.date),
-            "time_text": time_text(booking.slot_start), "status_text": STATUS_TEXT.get(booking.status.value, "")}
+            "time_text": time_text(booking.slot_start), "status_text": BOOKING_STATUS_LABELS.get(booking.status, "")}
 
 
 class ActionCancelAppointment(CitizenAction):

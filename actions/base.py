@@ -18,8 +18,8 @@ from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.services.validators import hash_sender
 from actions.stores import Stores, default_stores
+from common.identity import hash_sender
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -12,8 +12,8 @@ from rasa_sdk.types import DomainDict
 from actions.base import CitizenAction, CitizenFormValidation, channel_of, sender_of
 from actions.services.letters import find_location, find_phone
 from actions.services.people import declines, fold, spoken_digits
-from actions.services.validators import normalize_cn_phone
-from knowledge.pii import mask_pii
+from common.identity import normalize_cn_phone
+from common.pii import mask_pii
 
 MIN_DESCRIPTION_CHARS = 8
 # Channels whose messages are letters: the complaint is taken in one turn (see validate_complaint_text).

@@ -12,15 +12,15 @@ from rasa_sdk.types import DomainDict
 
 from actions.base import CitizenAction, channel_of, sender_of, user_text
 from actions.services.faq_logic import (
-    TOPIC_LABELS,
     decide,
     detect_topic,
     is_payload,
     short_list,
     topic_content,
 )
-from knowledge.pii import mask_pii
-from knowledge.textnorm import normalize
+from common.pii import mask_pii
+from common.status import TOPIC_LABELS
+from common.textnorm import normalize
 
 # A follow-up within a known service matches an FAQ when this share of its words appear.
 FOLLOW_UP_COVERAGE = 0.34

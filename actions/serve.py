@@ -1,7 +1,7 @@
 """Run the action server with masked (JSON) logs and request ids: ``python -m actions.serve``.
 
 The same server as ``python -m rasa_sdk --actions actions`` (same arguments; host from
-``SANIC_HOST``), plus: logs go through :mod:`bot.jsonlog` (JSON lines when
+``SANIC_HOST``), plus: logs go through :mod:`common.jsonlog` (JSON lines when
 ``LOG_FORMAT=json``, masked either way) and every request's ``X-Request-ID`` (set by
 nginx, or fresh) is attached to the log lines written while it runs and echoed back.
 One worker process per server; scale by running more servers behind the balancer.
@@ -13,7 +13,7 @@ import logging
 import os
 import sys
 
-from bot.jsonlog import REQUEST_ID_HEADER, clean_request_id, configure, request_id_var
+from common.jsonlog import REQUEST_ID_HEADER, clean_request_id, configure, request_id_var
 
 log = logging.getLogger(__name__)
 

@@ -26,7 +26,7 @@ def plain(example: str) -> str:
     """An annotated example's text, normalised (for comparisons)."""
     import re
 
-    from knowledge.textnorm import normalize
+    from common.textnorm import normalize
 
     return normalize(re.sub(r"\[([^\]]+)\](?:\(\w+\)|\{[^}]+\})", r"\1", example))
 

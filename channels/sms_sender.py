@@ -12,10 +12,9 @@ import logging
 import threading
 from typing import Any
 
-from channels.core import hash_sender
 from channels.state import ChannelState
-from channels.twilio_common.phone import is_mobile, to_e164
 from channels.twilio_common.verify import TwilioSettings
+from common.identity import hash_sender, is_mobile, to_e164
 
 log = logging.getLogger(__name__)
 

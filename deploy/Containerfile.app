@@ -17,7 +17,7 @@ RUN pip install --no-deps -r requirements/app.txt \
     && useradd --system --uid 10001 --home-dir /srv/citizenbot citizenbot
 
 COPY --chown=citizenbot:citizenbot actions/ actions/
-COPY --chown=citizenbot:citizenbot bot/__init__.py bot/jsonlog.py bot/
+COPY --chown=citizenbot:citizenbot bot/__init__.py common/jsonlog.py bot/
 COPY --chown=citizenbot:citizenbot channels/ channels/
 COPY --chown=citizenbot:citizenbot knowledge/ knowledge/
 COPY --chown=citizenbot:citizenbot nlu_data/jieba_dict/ nlu_data/jieba_dict/

@@ -21,6 +21,8 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import selectinload
 
+from common.clock import CITY_TZ, city_now, city_today
+from common.status import ApplicationStatus
 from knowledge.casework_models import (
     Application,
     ApplicationEvent,
@@ -32,7 +34,6 @@ from knowledge.casework_models import (
     UnansweredQuestion,
     VerificationAttempt,
 )
-from knowledge.clock import CITY_TZ, city_now, city_today
 from knowledge.db import SessionBacked, session_scope
 from knowledge.models import utcnow
 from knowledge.settings import SEED_DIR
@@ -253,15 +254,17 @@ class CaseworkRepository(SessionBacked):
         with self.factory() as s:
             return list(s.scalars(stmt))
 
-    def update_application_status(self, number: str, status: str, *, note: str, actor: str,
+    def update_application_status(self, number: str, status: ApplicationStatus | str, *, note: str, actor: str,
                                   next_step: str | None = None) -> Application:
         """Move an application to ``status`` with a history entry; audited.
 
         Raises:
             LookupError: no application has ``number``.
+            ValueError: ``status`` is not an application status.
         """
         from knowledge.models import AuditEntry
 
+        status = ApplicationStatus(status)
         with session_scope(self.factory) as s:
             app = s.scalar(select(Application).options(selectinload(Application.events))
                            .where(Application.number == number))

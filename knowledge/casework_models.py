@@ -10,7 +10,6 @@ of an applicant's phone and ID number for the status check).
 from __future__ import annotations
 
 import datetime as dt
-import enum
 from typing import Any
 
 from sqlalchemy import (
@@ -27,15 +26,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from common.status import ApplicationStatus, BookingStatus
 from knowledge.models import Base, utcnow
-
-
-class BookingStatus(enum.StrEnum):
-    """Lifecycle of a booking."""
-
-    active = "active"
-    cancelled = "cancelled"
-    expired = "expired"  # its date has passed
 
 
 class Booking(Base):
@@ -81,8 +73,7 @@ class Application(Base):
     applicant_name: Mapped[str] = mapped_column(String(100))
     phone_last4: Mapped[str] = mapped_column(String(4))
     id_last4: Mapped[str] = mapped_column(String(4))
-    # received | reviewing | need_more | approved | rejected | ready | done
-    status: Mapped[str] = mapped_column(String(32))
+    status: Mapped[ApplicationStatus] = mapped_column(Enum(ApplicationStatus, native_enum=False, length=32))
     next_step: Mapped[str] = mapped_column(Text, default="")
     submitted_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)

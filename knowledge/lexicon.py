@@ -14,8 +14,8 @@ from pathlib import Path
 
 import yaml
 
+from common.textnorm import normalize
 from knowledge.settings import LEXICON_DIR, KnowledgeSettings
-from knowledge.textnorm import normalize
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, selectinload
 
-from knowledge.clock import city_today
+from common.clock import city_today
 from knowledge.db import SessionBacked, session_scope
 from knowledge.models import (
     AuditEntry,

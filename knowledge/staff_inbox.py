@@ -1,4 +1,4 @@
-"""Unanswered-questions inbox: mask personal data again (``knowledge.pii``), group similar questions.
+"""Unanswered-questions inbox: mask personal data again (``common.pii``), group similar questions.
 
 The action server masks questions before recording them; the console masks once more
 on display, so a channel that forgot to can never show staff a phone or ID number.
@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 
 from rapidfuzz import fuzz, process
 
+from common.pii import mask_pii
+from common.textnorm import normalize
 from knowledge.casework_models import UnansweredQuestion
-from knowledge.pii import mask_pii
-from knowledge.textnorm import normalize
 
 SIMILARITY_THRESHOLD = 70.0
 _PUNCT_RE = re.compile(r"[\s\W_]+", re.UNICODE)

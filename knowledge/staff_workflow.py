@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from knowledge.clock import city_today
+from common.clock import city_today
 from knowledge.db import session_scope
 from knowledge.models import AuditEntry, Faq, FaqStatus, Service
 from knowledge.repository import KnowledgeRepository, NotFound, snapshot

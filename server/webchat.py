@@ -32,7 +32,8 @@ from typing import Any, Self
 from flask import Blueprint, Response, jsonify, request
 from flask.blueprints import BlueprintSetupState
 
-from channels.core import CoreClient, CoreSettings, CoreUnavailable, InboundMessage, hash_sender
+from channels.core import CoreClient, CoreSettings, CoreUnavailable, InboundMessage
+from common.identity import hash_sender
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ import re
 
 import phonenumbers
 
-from actions.services.validators import normalize_cn_phone
+from common.identity import normalize_cn_phone
 
 _LABELLED_PLACE_RE = re.compile(r"(?:事发地点|发生地点|事发地址|具体地址|地址|地点|位置)\s*[:：]\s*([^\n。；;]{2,80})")
 # The city's eleven districts (a generic "X区" would also match 小区, 社区, 园区 …).

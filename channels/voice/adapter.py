@@ -25,13 +25,13 @@ from typing import Any
 
 from flask import Blueprint, Response, request
 
-from channels.core import BotMessage, CoreClient, CoreUnavailable, Sender, hash_sender, seconds_setting
+from channels.core import BotMessage, CoreClient, CoreUnavailable, Sender, seconds_setting
 from channels.state import ChannelState, Claim
-from channels.twilio_common.phone import is_mobile, to_e164
 from channels.twilio_common.verify import SIGNATURE_HEADER, TwilioSettings, WebhookVerifier
 from channels.voice import render, texts
 from channels.voice.hours import AgentHours
 from channels.voice.parse import CHANNEL, CallInbound, GatherInput, parse_call, parse_gather, parse_step
+from common.identity import hash_sender, is_mobile, to_e164
 
 log = logging.getLogger(__name__)
 

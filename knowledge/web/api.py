@@ -63,7 +63,7 @@ def service(service_id: str) -> Any:
         svc = _repo().get_service(service_id)
     except NotFound:
         return _error(404, "not_found", "没有找到这项服务")
-    from knowledge.clock import city_today
+    from common.clock import city_today
 
     data = snapshot(svc)
     data["faqs"] = [snapshot(f) for f in svc.faqs if f.is_live(city_today())]

@@ -10,7 +10,7 @@ import pytest
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
-from knowledge.clock import CITY_TZ, city_today
+from common.clock import CITY_TZ, city_today
 from tests.domain_files import domain as load_domain
 
 

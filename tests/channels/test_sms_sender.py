@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from channels.core import hash_sender
 from channels.sms_sender import SendRefused, TwilioSmsSender, sender_from_settings
 from channels.state import ChannelState
 from channels.twilio_common.verify import MissingCredentials, TwilioSettings
+from common.identity import hash_sender
 
 
 @dataclass

@@ -12,8 +12,8 @@ import pytest
 import requests
 
 from channels.state import ChannelState
-from channels.twilio_common.phone import number_hash
 from channels.voice import texts as voice_texts
+from common.identity import number_hash
 from server.app import create_app
 from tests.channels.twilio_helpers import (
     BASE,

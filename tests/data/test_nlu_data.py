@@ -8,8 +8,8 @@ from collections import Counter, defaultdict
 import pytest
 import yaml
 
+from common.textnorm import normalize, normalize_aligned
 from knowledge.settings import JIEBA_DICT_DIR, SEED_DIR
-from knowledge.textnorm import normalize, normalize_aligned
 from tests.conftest import SHARED
 from tests.domain_files import domain, intent_examples, strip_annotations
 

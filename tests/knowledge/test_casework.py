@@ -7,8 +7,8 @@ import threading
 
 import pytest
 
+from common.clock import city_today
 from knowledge.casework import AlreadyBooked, BookingNotFound, BookingRequest, CaseworkRepository, SlotFull
-from knowledge.clock import city_today
 
 DAY = city_today() + dt.timedelta(days=7)
 

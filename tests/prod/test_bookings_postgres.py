@@ -50,8 +50,8 @@ def pg_stores(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
 def test_fifty_concurrent_confirmations_book_exactly_the_last_places_and_offer_the_rest_other_slots(
         pg_stores, monkeypatch: pytest.MonkeyPatch) -> None:
     from actions.appointment import ActionBookAppointment, ranges_for
+    from common.clock import CITY_TZ, city_today
     from knowledge.casework import BookingRequest
-    from knowledge.clock import CITY_TZ, city_today
 
     stores = pg_stores
     moment = dt.datetime.combine(city_today(), dt.time(10, 0), tzinfo=CITY_TZ)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from bot.jsonlog import JsonFormatter, configure, request_id_var
+from common.jsonlog import JsonFormatter, configure, request_id_var
 from server.logging_setup import RequestIdMiddleware
 from tests.live import APP_PY, REPO, free_port
 

@@ -8,8 +8,8 @@ import io
 import json
 import sqlite3
 
+from common.clock import CITY_TZ, city_today
 from knowledge.casework import BookingRequest
-from knowledge.clock import CITY_TZ, city_today
 from tests.staff.conftest import as_user, post
 
 TRACKER_DDL = ("CREATE TABLE events (id INTEGER PRIMARY KEY, sender_id VARCHAR(255) NOT NULL, "

@@ -17,7 +17,7 @@ RULES = {
     "knowledge/repository.py": ("flask",),
     "knowledge/search.py": ("flask",),
     "knowledge/lexicon.py": ("flask",),
-    "knowledge/textnorm.py": ("flask",),
+    "common/textnorm.py": ("flask",),
 }
 
 

@@ -1,4 +1,4 @@
-"""Working days of service centres (actions.services.workdays): plain pytest, no network."""
+"""Working days of service centres (common.calendar): plain pytest, no network."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from actions.services.workdays import (
+from common.calendar import (
     DEFAULT_HOLIDAYS_FILE,
     HOLIDAYS_FILE_ENV,
     HolidayCalendar,
@@ -22,7 +22,7 @@ from actions.services.workdays import (
 )
 
 D = dt.date
-LOGGER = "actions.services.workdays"
+LOGGER = "common.calendar"
 
 
 def write_calendar(path: Path, holidays: list[str] | None = None, workdays: list[str] | None = None) -> Path:
@@ -163,7 +163,7 @@ def test_default_calendar_warnings_include_years_looked_up() -> None:
 def test_committed_holidays_file_is_honoured(day: dt.date, expected: bool) -> None:
     calendar = HolidayCalendar()
     assert is_working_day(day, calendar) is expected
-    assert "actions/config/holidays.yml" in calendar.warnings()[0]
+    assert "common/holidays.yml" in calendar.warnings()[0]
 
 
 def test_committed_holidays_file_only_lists_years_chinese_calendar_lacks() -> None:

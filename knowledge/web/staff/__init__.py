@@ -19,7 +19,7 @@ from markupsafe import Markup
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
-from knowledge.clock import CITY_TZ
+from common.clock import CITY_TZ
 from knowledge.web.staff.security import PERMISSIONS, ROLE_LABELS, make_login_manager
 from knowledge.web.staff.settings import resolve_secret_key, security_config
 

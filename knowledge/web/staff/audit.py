@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 from flask import Blueprint, Response, render_template, request
 from sqlalchemy import Select, func, select
 
-from knowledge.clock import CITY_TZ
+from common.clock import CITY_TZ
 from knowledge.models import AuditEntry
 from knowledge.web.staff.deps import factory, knowledge_repo
 from knowledge.web.staff.diff import field_diffs

@@ -7,17 +7,14 @@ from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 
-from knowledge.clock import city_today
+from common.clock import city_today
+from common.pii import mask_phone
+from common.status import APPLICATION_STATUS_LABELS
 from knowledge.web.staff.deps import casework_repo, knowledge_repo
-from knowledge.web.staff.forms import APPLICATION_STATUSES, ApplicationStatusForm
+from knowledge.web.staff.forms import ApplicationStatusForm
 from knowledge.web.staff.security import actor, requires
 
 bp = Blueprint("staff_casework", __name__, url_prefix="/staff", template_folder="../templates")
-
-
-def masked_phone(phone: str) -> str:
-    """Only the last four digits (the hall checks them against the citizen's phone)."""
-    return "*" * 7 + phone[-4:] if len(phone) >= 4 else "****"
 
 
 def _day() -> dt.date:
@@ -37,7 +34,7 @@ def _bookings_context() -> dict[str, Any]:
     for b in rows:
         by_center.setdefault(b.center_id, []).append(b)
     return {"day": day, "center": center, "centers": centers, "services": services, "by_center": by_center,
-            "total": len(rows), "masked_phone": masked_phone, "prev": day - dt.timedelta(days=1),
+            "total": len(rows), "masked_phone": mask_phone, "prev": day - dt.timedelta(days=1),
             "next": day + dt.timedelta(days=1)}
 
 
@@ -62,7 +59,7 @@ def applications() -> Any:
     status = request.args.get("status") or None
     rows = casework_repo().list_applications(status=status)
     services = {s.id: s.name for s in knowledge_repo().list_services()}
-    return render_template("staff/applications.html", rows=rows, status=status, statuses=APPLICATION_STATUSES,
+    return render_template("staff/applications.html", rows=rows, status=status, statuses=APPLICATION_STATUS_LABELS,
                            services=services)
 
 
@@ -75,7 +72,7 @@ def application(number: str) -> Any:
         abort(404)
     form = ApplicationStatusForm(status=app.status, next_step=app.next_step)
     services = {s.id: s.name for s in knowledge_repo().list_services()}
-    return render_template("staff/application.html", app=app, form=form, statuses=APPLICATION_STATUSES,
+    return render_template("staff/application.html", app=app, form=form, statuses=APPLICATION_STATUS_LABELS,
                            services=services)
 
 

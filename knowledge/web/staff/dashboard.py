@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
+import yaml
 from flask import Blueprint, current_app, render_template
 
-from knowledge.clock import city_today
-from knowledge.holiday_notice import calendar_notice
+from common.calendar import calendar_notice
+from common.clock import city_today
+from knowledge.settings import REPO_DIR
 from knowledge.staff_stats import build_dashboard, tracker_db_url
 from knowledge.web.staff.charts import day_chart, hbar_chart
 from knowledge.web.staff.deps import factory, workflow
@@ -16,6 +20,19 @@ from knowledge.web.staff.security import requires
 bp = Blueprint("staff_dashboard", __name__, url_prefix="/staff/dashboard", template_folder="../templates")
 CHANNEL_LABELS = {"webchat": "网页聊天", "sms": "短信", "twilio": "短信", "voice": "语音", "twilio_voice": "语音",
                   "mail": "邮件", "email": "邮件", "telegram": "Telegram", "rest": "接口", "socketio": "网页聊天"}
+
+# The booking horizon is the action server's tunable; the dashboard reads the same file.
+ACTIONS_SETTINGS = REPO_DIR / "actions" / "config" / "settings.yml"
+
+
+def booking_horizon_days() -> int:
+    """The booking horizon of the action server's settings (``ACTIONS_SETTINGS``; 30 when unreadable)."""
+    path = Path(os.environ.get("ACTIONS_SETTINGS") or ACTIONS_SETTINGS)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        return int((data.get("booking") or {}).get("horizon_days", 30))
+    except (OSError, ValueError, TypeError, AttributeError, yaml.YAMLError):
+        return 30
 
 
 @bp.get("")
@@ -35,5 +52,6 @@ def index() -> Any:
                                    "满意度评分分布")
     charts["handoffs"] = day_chart(data.days, {"转人工": data.handoffs}, "每日转人工次数")
     wf = workflow()
+    notice = calendar_notice(city_today(), booking_horizon_days())
     return render_template("staff/dashboard.html", data=data, charts=charts, queue=len(wf.review_queue()),
-                           expiring=len(wf.expiring()), calendar_notice=calendar_notice(city_today()))
+                           expiring=len(wf.expiring()), calendar_notice=notice)

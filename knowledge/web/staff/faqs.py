@@ -9,17 +9,18 @@ from urllib.parse import urlencode
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 
-from knowledge.clock import city_today
+from common.clock import city_today
+from common.status import TOPIC_LABELS
+from common.textnorm import normalize
 from knowledge.models import Faq, FaqStatus
 from knowledge.repository import NotFound
 from knowledge.staff_workflow import EXPIRY_WINDOW_DAYS, FAQ_CONTENT_FIELDS, WorkflowError, proposal_preview
-from knowledge.textnorm import normalize
 from knowledge.validation import ValidationError
 from knowledge.web import preview as channel_preview
 from knowledge.web.staff import flash_errors
 from knowledge.web.staff.deps import casework_repo, knowledge_repo, workflow
 from knowledge.web.staff.diff import field_diffs
-from knowledge.web.staff.forms import TOPIC_LABELS, FaqForm, choices
+from knowledge.web.staff.forms import FaqForm, choices
 from knowledge.web.staff.security import actor, requires
 
 bp = Blueprint("staff_faqs", __name__, url_prefix="/staff", template_folder="../templates")

@@ -8,12 +8,8 @@ from wtforms import BooleanField, DateField, PasswordField, SelectField, StringF
 from wtforms.fields import SelectChoice
 from wtforms.validators import DataRequired, EqualTo, Length, Optional
 
+from common.status import APPLICATION_STATUS_LABELS, TOPIC_LABELS
 from knowledge.validation import FAQ_TOPICS
-
-TOPIC_LABELS = {"materials": "所需材料", "fees": "收费", "time": "办理时限", "place": "办理地点",
-                "eligibility": "办理条件", "process": "办理流程", "online": "网上办理", "other": "其他"}
-APPLICATION_STATUSES = {"received": "已受理", "reviewing": "审核中", "need_more": "需补充材料",
-                        "approved": "已批准", "rejected": "不予批准", "ready": "可领取", "done": "已办结"}
 
 
 def choices(pairs: list[tuple[str, str]]) -> list[SelectChoice]:
@@ -133,6 +129,6 @@ class UserEditForm(FlaskForm):
 class ApplicationStatusForm(FlaskForm):
     """Record a new status of an application."""
 
-    status = SelectField("新状态", choices=choices(list(APPLICATION_STATUSES.items())))
+    status = SelectField("新状态", choices=choices(list(APPLICATION_STATUS_LABELS.items())))
     note = TextAreaField("说明（申请人可见）", validators=[DataRequired(), Length(max=1000)])
     next_step = StringField("下一步提示", validators=[Optional(), Length(max=500)])

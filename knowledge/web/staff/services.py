@@ -6,14 +6,15 @@ from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 
+from common.status import TOPIC_LABELS
+from common.textnorm import normalize
 from knowledge.models import Service
 from knowledge.repository import NotFound
-from knowledge.textnorm import normalize
 from knowledge.validation import ValidationError
 from knowledge.web.staff import flash_errors
 from knowledge.web.staff.deps import knowledge_repo, workflow
 from knowledge.web.staff.diff import field_diffs
-from knowledge.web.staff.forms import TOPIC_LABELS, ServiceForm
+from knowledge.web.staff.forms import ServiceForm
 from knowledge.web.staff.security import actor, requires
 
 bp = Blueprint("staff_services", __name__, url_prefix="/staff/services", template_folder="../templates")

@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Blueprint, Response, abort, flash, render_template, request
 
-from knowledge.clock import CITY_TZ
+from common.clock import CITY_TZ
 from knowledge.tabular import FAQ_COLUMNS, SERVICE_COLUMNS, faq_rows, read_upload, service_rows, write_csv, write_xlsx
 from knowledge.transfer import ImportFailed, dump_yaml, export_bundle, import_records
 from knowledge.web.staff.deps import knowledge_repo

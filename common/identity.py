@@ -1,8 +1,14 @@
-"""Validation, normalisation and masking of citizens' personal data (phone and ID numbers).
+"""Who someone is: sender pseudonyms, phone numbers (E.164) and resident ID numbers.
+
+The one place for these rules in every process: :func:`hash_sender` names a sender in
+logs and ids (actions and every channel), :func:`to_e164` / :func:`is_mobile` /
+:func:`number_hash` serve the Twilio channels, :func:`normalize_cn_mobile` and the ID
+checks serve the dialogue.
 
 Everything here is pure: no tracker, no network. Inputs are free text from any channel, so
 every function accepts arbitrary strings (full-width digits included) without raising,
-except :func:`id_check_digit`, whose argument is programmer-supplied.
+except :func:`id_check_digit`, whose argument is programmer-supplied. ``phonenumbers`` is
+imported on first use, so the module (and :func:`hash_sender`) also imports in the Rasa venv.
 """
 
 from __future__ import annotations
@@ -12,20 +18,17 @@ import hmac
 import os
 import re
 import unicodedata
-from datetime import date, datetime, timedelta, timezone
+from datetime import date
+from functools import lru_cache
+from typing import Any
 
-import phonenumbers
-from phonenumbers import PhoneNumberType
+from common.clock import city_today
 
 SENDER_HASH_SALT_ENV = "SENDER_HASH_SALT"
 # Pseudonymisation aid for logs, not a secret: without the variable, hashes stay stable.
 DEFAULT_SENDER_HASH_SALT = "citizen-bot"
 
-# China has observed no daylight saving time since 1991, so a fixed offset is exact.
-_CN_TZ = timezone(timedelta(hours=8), "Asia/Shanghai")
-
-_MOBILE_TYPES = frozenset({PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE})
-_PHONE_TYPES = _MOBILE_TYPES | {PhoneNumberType.FIXED_LINE}
+DEFAULT_REGION = "CN"
 # phonenumbers refuses longer input anyway; checking first keeps NFKC on huge text cheap.
 _MAX_PHONE_INPUT = 250
 
@@ -42,7 +45,21 @@ _PROVINCE_CODES = frozenset(
 _EARLIEST_BIRTH = date(1900, 1, 1)
 
 
+def _phonenumbers() -> Any:
+    import phonenumbers
+
+    return phonenumbers
+
+
+@lru_cache(maxsize=2)
+def _types(with_fixed_line: bool) -> frozenset[int]:
+    kind = _phonenumbers().PhoneNumberType
+    mobile = frozenset({kind.MOBILE, kind.FIXED_LINE_OR_MOBILE})
+    return mobile | {kind.FIXED_LINE} if with_fixed_line else mobile
+
+
 def _phone(text: str, allowed: frozenset[int]) -> str | None:
+    phonenumbers = _phonenumbers()
     if not isinstance(text, str) or len(text) > _MAX_PHONE_INPUT:
         return None
     try:
@@ -69,7 +86,7 @@ def normalize_cn_mobile(text: str) -> str | None:
         e.g. ``"+8613900001234"``, or None unless phonenumbers deems it a valid mainland
         mobile number (fixed lines, other regions and service numbers are rejected).
     """
-    return _phone(text, _MOBILE_TYPES)
+    return _phone(text, _types(False))
 
 
 def normalize_cn_phone(text: str) -> str | None:
@@ -78,7 +95,7 @@ def normalize_cn_phone(text: str) -> str | None:
     Returns:
         e.g. ``"+862012345678"``, or None if it is not a valid mainland mobile or fixed line.
     """
-    return _phone(text, _PHONE_TYPES)
+    return _phone(text, _types(True))
 
 
 def id_check_digit(first17: str) -> str:
@@ -128,7 +145,7 @@ def validate_id_number(text: str, today: date | None = None) -> str | None:
     if int(candidate[:2]) not in _PROVINCE_CODES:
         return None
     born = _birth_date(candidate)
-    latest = today if today is not None else datetime.now(_CN_TZ).date()
+    latest = today if today is not None else city_today()
     if born is None or not _EARLIEST_BIRTH <= born <= latest:
         return None
     if id_check_digit(candidate[:17]) != candidate[17]:
@@ -174,3 +191,45 @@ def hash_sender(sender_id: str, salt: str | None = None) -> str:
         key.encode("utf-8", "surrogatepass"), sender_id.encode("utf-8", "surrogatepass"), hashlib.sha256
     )
     return digest.hexdigest()[:16]
+
+
+def to_e164(raw: str, region: str = DEFAULT_REGION) -> str | None:
+    """The number in E.164 (``+8613900001234``), or None when it is not a possible phone number.
+
+    Args:
+        raw: the number as Twilio or a citizen wrote it (``+86 139 0000 1234``, ``13900001234``).
+        region: region assumed for numbers without a country code.
+    """
+    phonenumbers = _phonenumbers()
+    text = (raw or "").strip()
+    if not text or len(text) > 40:
+        return None
+    try:
+        number = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_possible_number(number):
+        return None
+    return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+
+
+def is_mobile(e164: str) -> bool:
+    """True for valid numbers that can receive SMS (mobile, or mobile-or-fixed-line where undecidable)."""
+    phonenumbers = _phonenumbers()
+    try:
+        number = phonenumbers.parse(e164, None)
+    except phonenumbers.NumberParseException:
+        return False
+    if not phonenumbers.is_valid_number(number):
+        return False
+    return phonenumbers.number_type(number) in _types(False)
+
+
+def address_key(raw: str) -> str:
+    """The stable identity of a number: its E.164 form, or the stripped raw value when unparseable."""
+    return to_e164(raw) or (raw or "").strip()
+
+
+def number_hash(raw: str) -> str:
+    """Pseudonym of a phone number (HMAC of its E.164 form): opt-out key and sender id suffix."""
+    return hash_sender(address_key(raw))

@@ -3,8 +3,13 @@
 China moves working days around its public holidays (调休): some weekdays are closed and
 some weekends are make-up working days (补班). The ``chinese-calendar`` package carries the
 official arrangement for the years it knows; for later years (it raises
-``NotImplementedError``) we fall back to the staff-maintained ``actions/config/holidays.yml``
+``NotImplementedError``) we fall back to the staff-maintained ``common/holidays.yml``
 and record a warning that staff must verify the dates.
+
+This is the one working-day calendar of every process: bookings (action server), the
+hotline's agent hours (``channels.voice.hours``) and the staff dashboard's notice
+(:func:`calendar_notice`). ``chinese-calendar`` and PyYAML are imported on first use, so
+the module imports in the Rasa venv too.
 """
 
 from __future__ import annotations
@@ -17,14 +22,11 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import chinese_calendar
-import yaml
-
 logger = logging.getLogger(__name__)
 
 HOLIDAYS_FILE_ENV = "HOLIDAYS_FILE"
-DEFAULT_HOLIDAYS_FILE = Path(__file__).resolve().parent.parent / "config" / "holidays.yml"
-_REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_HOLIDAYS_FILE = Path(__file__).resolve().parent / "holidays.yml"
+_REPO_ROOT = Path(__file__).resolve().parents[1]
 # Even the longest holiday block is far shorter; more means a broken calendar file.
 _MAX_CLOSED_RUN = 366
 
@@ -36,7 +38,7 @@ class HolidayCalendar:
     weekends), both lists of ISO dates. A date listed as a workday is open, a listed
     holiday is closed, and any other date is open Monday to Friday. The file is read on
     first use, never at import; its path is, in order, the constructor argument, the
-    ``HOLIDAYS_FILE`` environment variable, or ``actions/config/holidays.yml``.
+    ``HOLIDAYS_FILE`` environment variable, or ``common/holidays.yml``.
 
     The calendar also records, once per year, the warning that a year had to be answered
     from the file instead of ``chinese-calendar``.
@@ -127,6 +129,8 @@ class HolidayCalendar:
 
 
 def _read_calendar_file(path: Path) -> tuple[frozenset[date], frozenset[date]]:
+    import yaml
+
     with path.open(encoding="utf-8") as handle:
         try:
             raw: Any = yaml.safe_load(handle)
@@ -196,6 +200,8 @@ def default_calendar() -> HolidayCalendar:
 
 def _library_is_working_day(day: date) -> bool | None:
     """``chinese-calendar``'s answer, or None for a year it has no data for."""
+    import chinese_calendar
+
     try:
         return bool(chinese_calendar.is_workday(day))
     except NotImplementedError:
@@ -276,7 +282,7 @@ def calendar_warnings(years: Iterable[int] = (), calendar: HolidayCalendar | Non
 
     Returns:
         One message per uncovered year, e.g. "chinese-calendar has no data for 2027; using
-        actions/config/holidays.yml — staff must verify".
+        common/holidays.yml — staff must verify".
     """
     fallback = calendar if calendar is not None else default_calendar()
     for year in years:
@@ -288,6 +294,8 @@ def calendar_warnings(years: Iterable[int] = (), calendar: HolidayCalendar | Non
 def is_public_holiday(d: date | datetime, calendar: HolidayCalendar | None = None) -> bool:
     """Whether ``d`` is a statutory holiday (not merely a weekend): centres open on
     ordinary Saturdays stay closed on those."""
+    import chinese_calendar
+
     day = d.date() if isinstance(d, datetime) else d
     try:
         on_holiday, name = chinese_calendar.get_holiday_detail(day)
@@ -295,3 +303,39 @@ def is_public_holiday(d: date | datetime, calendar: HolidayCalendar | None = Non
     except NotImplementedError:
         cal = calendar or default_calendar()
         return day in cal.holidays
+
+
+def library_knows(year: int) -> bool:
+    """Whether ``chinese-calendar`` has the holiday schedule of ``year``."""
+    return _library_is_working_day(date(year, 6, 1)) is not None
+
+
+def uncovered_years(today: date, horizon: int) -> list[int]:
+    """Years between ``today`` and ``today + horizon`` days that ``chinese-calendar`` does not know."""
+    years = range(today.year, (today + timedelta(days=horizon)).year + 1)
+    return [y for y in years if not library_knows(y)]
+
+
+def calendar_notice(today: date, horizon: int) -> str | None:
+    """The staff notice (Chinese) about years answered from the fallback file.
+
+    ``chinese-calendar`` ships the State Council holiday schedule only up to the year it was
+    released for (1.11.0: 2026). Bookings in later years are then judged by
+    ``common/holidays.yml`` (``HOLIDAYS_FILE``), an estimate until staff enter the
+    published schedule; the staff dashboard shows this notice whenever the booking horizon
+    reaches such a year.
+
+    Args:
+        today: today in the city.
+        horizon: the booking horizon in days.
+
+    Returns:
+        The notice, or None when the library covers the whole horizon.
+    """
+    years = uncovered_years(today, horizon)
+    if not years:
+        return None
+    shown = _display(Path(os.environ.get(HOLIDAYS_FILE_ENV) or DEFAULT_HOLIDAYS_FILE))
+    listed = "、".join(str(y) for y in years)
+    return (f"节假日库 chinese-calendar 没有 {listed} 年的放假安排，这些年份的预约按 {shown} 判断工作日。"
+            "请在国务院办公厅放假通知发布后核对并更新该文件（含调休上班日），或升级 chinese-calendar。")

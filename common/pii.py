@@ -105,6 +105,15 @@ def mask_text(text: str) -> str:
 mask_pii = mask_text  # the name the action server and the staff console use
 
 
+def mask_phone(e164: str) -> str:
+    """A stored phone number as citizens and staff see it: ``+8613900001234`` → ``139****1234``.
+
+    The same shape :func:`mask_text` gives a mobile in free text (first 3 and last 4 digits).
+    """
+    digits = e164.strip().removeprefix("+86")
+    return digits[:3] + "****" + digits[-4:] if len(digits) >= 7 else "****"
+
+
 def contains_pii(text: str) -> bool:
     """Whether masking would change ``text``."""
     return isinstance(text, str) and mask_text(text) != text

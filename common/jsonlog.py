@@ -7,7 +7,7 @@ process writes one JSON object per line::
     {"ts": "2026-11-30T09:00:00.123+00:00", "level": "INFO", "logger": "server.webchat",
      "process": "app", "request_id": "4f0c…", "msg": "…"}
 
-The message (and any exception text) passes through :func:`knowledge.pii.mask_text`, so an ID
+The message (and any exception text) passes through :func:`common.pii.mask_text`, so an ID
 number, phone number or e-mail address that slips into a log call is masked anyway.
 ``request_id`` comes from a context variable the servers set per request (from the
 ``X-Request-ID`` header nginx adds, or a fresh one).
@@ -22,17 +22,17 @@ import logging
 import os
 import sys
 import uuid
-from typing import Any, Optional
+from typing import Any
 
-from knowledge.pii import mask_text
+from common.pii import mask_text
 
 REQUEST_ID_HEADER = "X-Request-ID"
-request_id_var: contextvars.ContextVar[Optional[str]] = contextvars.ContextVar("request_id", default=None)
+request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 _MAX_REQUEST_ID = 64
 _STANDARD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 
 
-def clean_request_id(value: Optional[str]) -> str:
+def clean_request_id(value: str | None) -> str:
     """The caller's request id when it is short and printable, else a fresh one."""
     if value and len(value) <= _MAX_REQUEST_ID and all(c.isalnum() or c in "-_.:" for c in value):
         return value
@@ -47,7 +47,7 @@ class JsonFormatter(logging.Formatter):
             default ``LOG_PROCESS_NAME`` or the program name.
     """
 
-    def __init__(self, process_name: Optional[str] = None, **kwargs: Any) -> None:
+    def __init__(self, process_name: str | None = None, **kwargs: Any) -> None:
         super().__init__()
         self.process_name = process_name or os.environ.get("LOG_PROCESS_NAME") or os.path.basename(sys.argv[0])
 
@@ -84,7 +84,7 @@ class MaskingTextFormatter(logging.Formatter):
         return mask_text(super().format(record))
 
 
-def configure(process_name: str, level: Optional[str] = None, stream: Any = None,
+def configure(process_name: str, level: str | None = None, stream: Any = None,
               json_lines: bool = True) -> logging.Handler:
     """Send every log record of this process to ``stream`` (stderr by default), masked.
 
