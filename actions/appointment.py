@@ -15,12 +15,12 @@ from actions.base import CitizenAction, CitizenFormValidation, channel_of, sende
 from actions.services import booking_rules as rules
 from actions.services.dates import format_date_zh, format_time_zh, parse_date, parse_time, parse_when
 from actions.services.people import clean_person_name, parse_booking_ref, spoken_digits
+from casework.repository import AlreadyBooked, BookingNotFound, BookingRequest, SlotFull
 from common.calendar import is_public_holiday, is_working_day
 from common.clock import city_now
 from common.identity import normalize_cn_mobile
 from common.pii import mask_phone
 from common.status import BOOKING_STATUS_LABELS
-from knowledge.casework import AlreadyBooked, BookingNotFound, BookingRequest, SlotFull
 
 BOOKING_SLOTS = ("booking_date", "booking_time", "booking_confirmed", "requested_slot")
 # Entities that fill other booking slots: a message carrying one is a correction, not a name.

@@ -43,8 +43,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         app.config.update(config)
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
 
-    from knowledge.web.api import bp as knowledge_api
-    from knowledge.web.staff import init_staff
+    from console.web import init_staff
+    from knowledge.api import bp as knowledge_api
     from server.webchat import bp as webchat
 
     app.register_blueprint(knowledge_api)

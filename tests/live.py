@@ -148,7 +148,7 @@ class LiveCore:
 
 def load_sample_applications(db_url: str) -> None:
     """Add the demo applications (knowledge/seed/applications.yml), as ``make setup`` does."""
-    from knowledge.casework import CaseworkRepository
+    from casework.repository import CaseworkRepository
     from knowledge.db import make_engine, session_factory
 
     engine = make_engine(db_url)

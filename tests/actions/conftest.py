@@ -23,7 +23,7 @@ def domain() -> dict[str, Any]:
 def stores(seeded_url):
     from actions.settings import ActionSettings
     from actions.stores import Stores
-    from knowledge.casework import CaseworkRepository
+    from casework.repository import CaseworkRepository
     from knowledge.db import make_engine, session_factory
     from knowledge.repository import KnowledgeRepository
     from knowledge.search import KnowledgeSearch

@@ -44,7 +44,7 @@ def live_server(seeded_url: str, tmp_path: Path, core: object | None,
     there is one (so the action server sees what staff publish), else on a private seeded one."""
     from waitress import create_server
 
-    from knowledge.accounts import AccountRepository
+    from console.accounts import AccountRepository
     from knowledge.db import get_engine, session_factory
     from server import create_app
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from channels.preview import render_previews
 from channels.sms import segments, texts
-from knowledge.web.preview import link_segments
+from console.web.preview import link_segments
 from tests.conftest import REPO
 from tests.staff.conftest import as_user, post
 from tests.unit.test_boundaries import imported_modules
@@ -77,6 +77,6 @@ def test_preview_of_unsaved_text_marks_what_sms_would_cut(client, staff):
 
 
 def test_preview_module_never_imports_channels():
-    names = imported_modules(REPO / "knowledge" / "web" / "preview.py")
+    names = imported_modules(REPO / "console" / "web" / "preview.py")
     assert not any(n == "channels" or n.startswith("channels.") for n in names)
-    assert not any(n.startswith("knowledge.web.staff") or n == "flask" for n in names)
+    assert not any(n.startswith("console.web") or n == "flask" for n in names)

@@ -8,14 +8,14 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 
 from common.status import TOPIC_LABELS
 from common.textnorm import normalize
+from console.web import flash_errors
+from console.web.deps import knowledge_repo, workflow
+from console.web.diff import field_diffs
+from console.web.forms import ServiceForm
+from console.web.security import actor, requires
 from knowledge.models import Service
 from knowledge.repository import NotFound
 from knowledge.validation import ValidationError
-from knowledge.web.staff import flash_errors
-from knowledge.web.staff.deps import knowledge_repo, workflow
-from knowledge.web.staff.diff import field_diffs
-from knowledge.web.staff.forms import ServiceForm
-from knowledge.web.staff.security import actor, requires
 
 bp = Blueprint("staff_services", __name__, url_prefix="/staff/services", template_folder="../templates")
 

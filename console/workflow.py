@@ -21,10 +21,10 @@ from typing import Any
 from sqlalchemy import select
 
 from common.clock import city_today
+from console.models import FaqProposal, ProposalStatus, ReviewEvent
 from knowledge.db import session_scope
 from knowledge.models import AuditEntry, Faq, FaqStatus, Service
 from knowledge.repository import KnowledgeRepository, NotFound, snapshot
-from knowledge.staff_models import FaqProposal, ProposalStatus, ReviewEvent
 from knowledge.validation import ValidationError, clean_faq, clean_service
 
 FAQ_CONTENT_FIELDS = ("question", "alternatives", "answer", "service_id", "topic", "owner_department",

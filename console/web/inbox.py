@@ -7,12 +7,12 @@ from urllib.parse import urlencode
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 
+from console.inbox import group_questions, mask_pii
+from console.web import flash_errors
+from console.web.deps import casework_repo, knowledge_repo, search
+from console.web.security import actor, requires
 from knowledge.repository import NotFound
-from knowledge.staff_inbox import group_questions, mask_pii
 from knowledge.validation import ValidationError
-from knowledge.web.staff import flash_errors
-from knowledge.web.staff.deps import casework_repo, knowledge_repo, search
-from knowledge.web.staff.security import actor, requires
 
 bp = Blueprint("staff_inbox", __name__, url_prefix="/staff/unanswered", template_folder="../templates")
 MAX_GROUPS_SHOWN = 100

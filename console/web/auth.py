@@ -7,10 +7,10 @@ from typing import Any
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_user, logout_user
 
-from knowledge.accounts import AccountError
-from knowledge.web.staff.deps import accounts, knowledge_repo
-from knowledge.web.staff.forms import LoginForm, PasswordForm
-from knowledge.web.staff.security import StaffPrincipal, actor, requires
+from console.accounts import AccountError
+from console.web.deps import accounts, knowledge_repo
+from console.web.forms import LoginForm, PasswordForm
+from console.web.security import StaffPrincipal, actor, requires
 
 bp = Blueprint("staff_auth", __name__, url_prefix="/staff", template_folder="../templates",
                static_folder="../static/staff", static_url_path="/static")

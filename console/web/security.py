@@ -9,7 +9,7 @@ from typing import Any, TypeVar, cast
 from flask import abort, current_app
 from flask_login import LoginManager, UserMixin, current_user, login_required
 
-from knowledge.staff_models import Role, StaffUser
+from console.models import Role, StaffUser
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -73,7 +73,7 @@ def make_login_manager() -> LoginManager:
 
     @manager.user_loader
     def load(session_id: str) -> StaffPrincipal | None:
-        from knowledge.web.staff.deps import accounts
+        from console.web.deps import accounts
 
         user_id, _, epoch = session_id.partition(".")
         if not user_id.isdigit() or not epoch.isdigit():

@@ -7,9 +7,9 @@ import re
 from sqlalchemy import func, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from console.models import Role, StaffUser
 from knowledge.db import SessionBacked, session_scope
 from knowledge.models import AuditEntry, utcnow
-from knowledge.staff_models import Role, StaffUser
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_.-]{3,64}$")
 MIN_PASSWORD_CHARS = 10

@@ -11,11 +11,11 @@ from flask import Blueprint, current_app, render_template
 
 from common.calendar import calendar_notice
 from common.clock import city_today
+from console.stats import build_dashboard, tracker_db_url
+from console.web.charts import day_chart, hbar_chart
+from console.web.deps import factory, workflow
+from console.web.security import requires
 from knowledge.settings import REPO_DIR
-from knowledge.staff_stats import build_dashboard, tracker_db_url
-from knowledge.web.staff.charts import day_chart, hbar_chart
-from knowledge.web.staff.deps import factory, workflow
-from knowledge.web.staff.security import requires
 
 bp = Blueprint("staff_dashboard", __name__, url_prefix="/staff/dashboard", template_folder="../templates")
 CHANNEL_LABELS = {"webchat": "网页聊天", "sms": "短信", "twilio": "短信", "voice": "语音", "twilio_voice": "语音",

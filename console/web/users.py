@@ -7,10 +7,10 @@ from typing import Any
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_login import current_user
 
-from knowledge.accounts import AccountError
-from knowledge.web.staff.deps import accounts
-from knowledge.web.staff.forms import UserEditForm, UserForm
-from knowledge.web.staff.security import actor, requires
+from console.accounts import AccountError
+from console.web.deps import accounts
+from console.web.forms import UserEditForm, UserForm
+from console.web.security import actor, requires
 
 bp = Blueprint("staff_users", __name__, url_prefix="/staff/users", template_folder="../templates")
 

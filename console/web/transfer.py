@@ -8,11 +8,11 @@ from typing import Any
 from flask import Blueprint, Response, abort, flash, render_template, request
 
 from common.clock import CITY_TZ
+from console.web.deps import knowledge_repo
+from console.web.forms import ImportForm
+from console.web.security import actor, requires
 from knowledge.tabular import FAQ_COLUMNS, SERVICE_COLUMNS, faq_rows, read_upload, service_rows, write_csv, write_xlsx
 from knowledge.transfer import ImportFailed, dump_yaml, export_bundle, import_records
-from knowledge.web.staff.deps import knowledge_repo
-from knowledge.web.staff.forms import ImportForm
-from knowledge.web.staff.security import actor, requires
 
 bp = Blueprint("staff_transfer", __name__, url_prefix="/staff/transfer", template_folder="../templates")
 IMPORT_MAX_BYTES = 32 * 1024 * 1024

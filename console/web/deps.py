@@ -5,11 +5,11 @@ from __future__ import annotations
 from flask import current_app
 from sqlalchemy.orm import Session, sessionmaker
 
-from knowledge.accounts import AccountRepository
-from knowledge.casework import CaseworkRepository
+from casework.repository import CaseworkRepository
+from console.accounts import AccountRepository
+from console.workflow import ReviewWorkflow
 from knowledge.repository import KnowledgeRepository
 from knowledge.search import KnowledgeSearch
-from knowledge.staff_workflow import ReviewWorkflow
 
 
 def knowledge_repo() -> KnowledgeRepository:

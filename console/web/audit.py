@@ -13,10 +13,10 @@ from flask import Blueprint, Response, render_template, request
 from sqlalchemy import Select, func, select
 
 from common.clock import CITY_TZ
+from console.web.deps import factory, knowledge_repo
+from console.web.diff import field_diffs
+from console.web.security import actor, requires
 from knowledge.models import AuditEntry
-from knowledge.web.staff.deps import factory, knowledge_repo
-from knowledge.web.staff.diff import field_diffs
-from knowledge.web.staff.security import actor, requires
 
 bp = Blueprint("staff_audit", __name__, url_prefix="/staff/audit", template_folder="../templates")
 PAGE_SIZE = 100

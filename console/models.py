@@ -17,7 +17,7 @@ from knowledge.models import Base, utcnow
 
 
 class Role(enum.StrEnum):
-    """What a staff member may do (see ``knowledge.web.staff.permissions``)."""
+    """What a staff member may do (see ``console.web.permissions``)."""
 
     editor = "editor"
     reviewer = "reviewer"

@@ -20,8 +20,8 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
 from common.clock import CITY_TZ
-from knowledge.web.staff.security import PERMISSIONS, ROLE_LABELS, make_login_manager
-from knowledge.web.staff.settings import resolve_secret_key, security_config
+from console.web.security import PERMISSIONS, ROLE_LABELS, make_login_manager
+from console.web.settings import resolve_secret_key, security_config
 
 STAFF_PREFIX = "/staff"
 PUBLIC_ENDPOINTS = frozenset({"staff_auth.login", "staff_auth.static"})
@@ -31,7 +31,7 @@ STATUS_LABELS = {"draft": "草稿", "submitted": "待审核", "published": "已�
 
 
 def _blueprints() -> list[Any]:
-    from knowledge.web.staff import (
+    from console.web import (
         audit,
         auth,
         casework,
@@ -55,7 +55,7 @@ def init_staff(app: Flask) -> None:
     """Add the staff console to ``app``.
 
     Raises:
-        StaffConfigError: no usable session secret (see :mod:`knowledge.web.staff.settings`).
+        StaffConfigError: no usable session secret (see :mod:`console.web.settings`).
     """
     # Flask ships insecure defaults for these keys, so they are set, not defaulted.
     app.config.update(security_config())

@@ -21,9 +21,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import selectinload
 
-from common.clock import CITY_TZ, city_now, city_today
-from common.status import ApplicationStatus
-from knowledge.casework_models import (
+from casework.models import (
     Application,
     ApplicationEvent,
     Booking,
@@ -34,6 +32,8 @@ from knowledge.casework_models import (
     UnansweredQuestion,
     VerificationAttempt,
 )
+from common.clock import CITY_TZ, city_now, city_today
+from common.status import ApplicationStatus
 from knowledge.db import SessionBacked, session_scope
 from knowledge.models import utcnow
 from knowledge.settings import SEED_DIR

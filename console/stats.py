@@ -20,8 +20,8 @@ from sqlalchemy import create_engine, func, inspect, select, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from casework.models import Booking, BookingStatus, Case, HandoffEvent, Rating, UnansweredQuestion
 from common.clock import CITY_TZ, city_today
-from knowledge.casework_models import Booking, BookingStatus, Case, HandoffEvent, Rating, UnansweredQuestion
 from knowledge.models import Service, ServiceCenter
 from knowledge.settings import REPO_DIR
 

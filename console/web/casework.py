@@ -10,9 +10,9 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from common.clock import city_today
 from common.pii import mask_phone
 from common.status import APPLICATION_STATUS_LABELS
-from knowledge.web.staff.deps import casework_repo, knowledge_repo
-from knowledge.web.staff.forms import ApplicationStatusForm
-from knowledge.web.staff.security import actor, requires
+from console.web.deps import casework_repo, knowledge_repo
+from console.web.forms import ApplicationStatusForm
+from console.web.security import actor, requires
 
 bp = Blueprint("staff_casework", __name__, url_prefix="/staff", template_folder="../templates")
 

@@ -12,16 +12,16 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from common.clock import city_today
 from common.status import TOPIC_LABELS
 from common.textnorm import normalize
+from console.web import flash_errors
+from console.web import preview as channel_preview
+from console.web.deps import casework_repo, knowledge_repo, workflow
+from console.web.diff import field_diffs
+from console.web.forms import FaqForm, choices
+from console.web.security import actor, requires
+from console.workflow import EXPIRY_WINDOW_DAYS, FAQ_CONTENT_FIELDS, WorkflowError, proposal_preview
 from knowledge.models import Faq, FaqStatus
 from knowledge.repository import NotFound
-from knowledge.staff_workflow import EXPIRY_WINDOW_DAYS, FAQ_CONTENT_FIELDS, WorkflowError, proposal_preview
 from knowledge.validation import ValidationError
-from knowledge.web import preview as channel_preview
-from knowledge.web.staff import flash_errors
-from knowledge.web.staff.deps import casework_repo, knowledge_repo, workflow
-from knowledge.web.staff.diff import field_diffs
-from knowledge.web.staff.forms import FaqForm, choices
-from knowledge.web.staff.security import actor, requires
 
 bp = Blueprint("staff_faqs", __name__, url_prefix="/staff", template_folder="../templates")
 PAGE_SIZE = 50
@@ -135,8 +135,8 @@ def detail(faq_id: int) -> Any:
 
 
 def _content(faq: Faq) -> dict[str, Any]:
+    from console.workflow import content_of
     from knowledge.repository import snapshot
-    from knowledge.staff_workflow import content_of
 
     return content_of(snapshot(faq))
 

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 
 from rapidfuzz import fuzz, process
 
+from casework.models import UnansweredQuestion
 from common.pii import mask_pii
 from common.textnorm import normalize
-from knowledge.casework_models import UnansweredQuestion
 
 SIMILARITY_THRESHOLD = 70.0
 _PUNCT_RE = re.compile(r"[\s\W_]+", re.UNICODE)

@@ -1,0 +1,6 @@
+"""Casework: the government's work items — bookings (with slot search), applications, cases (工单),
+ratings, hand-offs, unanswered questions and identity checks — behind one repository.
+
+Same database and Alembic history as the knowledge base (``knowledge.db``); no Flask, so the
+action server and the staff console both use :mod:`casework.repository`.
+"""
