@@ -4,7 +4,7 @@ Shared by the app server (``server.logging_setup``), the action server
 (``actions.serve``) and, through ``deploy/logging/rasa.yml``, the Rasa servers, so every
 process writes one JSON object per line::
 
-    {"ts": "2026-11-30T09:00:00.123+00:00", "level": "INFO", "logger": "server.webchat",
+    {"ts": "2026-11-30T09:00:00.123+00:00", "level": "INFO", "logger": "channels.webchat.relay",
      "process": "app", "request_id": "4f0c…", "msg": "…"}
 
 The message (and any exception text) passes through :func:`common.pii.mask_text`, so an ID

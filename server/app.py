@@ -43,9 +43,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         app.config.update(config)
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
 
+    from channels.webchat.relay import bp as webchat
     from console.web import init_staff
     from knowledge.api import bp as knowledge_api
-    from server.webchat import bp as webchat
 
     app.register_blueprint(knowledge_api)
     app.register_blueprint(webchat)
