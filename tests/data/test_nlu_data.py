@@ -111,7 +111,7 @@ def test_synonym_targets_are_catalog_or_centre_ids():
 
 
 def test_heldout_scoring_uses_only_unseen_examples(examples):
-    from bench.nlu_data import plain, unseen_heldout
+    from devtools.nlu_data import plain, unseen_heldout
 
     train = {plain(raw) for rows in examples.values() for _, raw in rows}
     unseen = unseen_heldout()

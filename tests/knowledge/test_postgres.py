@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.pg import PostgresServer, postgres_unavailable_reason
+from devtools.pg import PostgresServer, postgres_unavailable_reason
 
 pytestmark = pytest.mark.postgres
 

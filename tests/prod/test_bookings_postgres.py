@@ -10,9 +10,9 @@ from collections.abc import Iterator
 import pytest
 from rasa_sdk.executor import CollectingDispatcher
 
+from devtools.pg import PostgresServer, postgres_unavailable_reason
 from tests.actions.conftest import make_tracker
 from tests.domain_files import domain as load_domain
-from tests.pg import PostgresServer, postgres_unavailable_reason
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 

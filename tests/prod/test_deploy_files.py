@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from prod_stack import (
+
+from devtools.prod_stack import (
     NGINX_TEMPLATE,
     PROD_ENDPOINTS,
     REPO,
@@ -18,7 +19,6 @@ from prod_stack import (
     render_compose_nginx,
     render_nginx_conf,
 )
-
 from tests.prod.helpers import RASA_PY, rasa_env, rasa_venv_missing
 
 DEPLOY = REPO / "deploy"

@@ -13,7 +13,8 @@ import time
 
 import pytest
 import requests
-from prod_stack import ProdStack
+
+from devtools.prod_stack import ProdStack
 
 pytestmark = [pytest.mark.rasa, pytest.mark.slow, pytest.mark.postgres]
 

@@ -32,7 +32,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture
 def core(request: pytest.FixtureRequest) -> object | None:
     """The live Rasa core when the Rasa venv is there, else None (the web-chat step is skipped)."""
-    from tests.live import rasa_available
+    from devtools.live import rasa_available
 
     return None if rasa_available() else request.getfixturevalue("live_core")
 

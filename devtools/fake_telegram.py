@@ -19,7 +19,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import pytest
 from aiohttp import web
 
 TOKEN = "123456789:AAEfakeTokenForLocalTestsOnly_abcdefgh"
@@ -206,10 +205,3 @@ def serve(api: FakeBotAPI | None = None) -> Iterator[FakeBotAPI]:
         asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(10)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(timeout=10)
-
-
-@pytest.fixture
-def fake_telegram() -> Iterator[FakeBotAPI]:
-    """A fake Bot API on a free loopback port."""
-    with serve() as api:
-        yield api

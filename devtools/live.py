@@ -1,7 +1,7 @@
-"""The real conversation core for end-to-end tests: Rasa server + action server, started once.
+"""The real conversation core for end-to-end tests and benchmarks: Rasa server + action server.
 
-``live_core`` (session scope) trains the light CI model when it is missing or stale
-(``scripts/train.sh`` with ``bot/config_ci.yml``, under a file lock so parallel test
+The tests' ``live_core`` fixture (session scope, ``tests/conftest.py``) trains the light CI
+model when it is missing or stale (``scripts/train.sh`` with ``bot/config_ci.yml``, under a file lock so parallel test
 sessions never train twice), copies the seeded knowledge database, and starts the
 action server and the Rasa server on free loopback ports. Loading the model once per
 session keeps the suite fast. Skipped, with the reason, when the Rasa venv is absent.
@@ -9,33 +9,21 @@ session keeps the suite fast. Skipped, with the reason, when the Rasa venv is ab
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import os
-import shutil
-import signal
-import socket
 import subprocess
-import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pytest
 import requests
 
-REPO = Path(__file__).resolve().parent.parent
-RASA_BIN = REPO / ".venv-rasa" / "bin" / "rasa"
-APP_PY = REPO / ".venv-app" / "bin" / "python"
+from devtools.supervisor import APP_PY, RASA_BIN, REPO, Service, free_port, start, wait_http
+
+__all__ = ["APP_PY", "RASA_BIN", "REPO", "LiveCore", "ci_model", "free_port", "load_sample_applications",
+           "rasa_available", "start_live_core"]
+
 CI_CONFIG = "bot/config_ci.yml"
 START_TIMEOUT_S = 240
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def ci_model() -> Path:
@@ -53,57 +41,6 @@ def ci_model() -> Path:
 
 
 @dataclass
-class Process:
-    """A started server process and its log file."""
-
-    name: str
-    proc: subprocess.Popen[bytes]
-    log: Path
-
-    def tail(self, n: int = 4000) -> str:
-        """The end of its log, for failure messages."""
-        try:
-            return self.log.read_text(errors="replace")[-n:]
-        except OSError:
-            return ""
-
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 20) -> None:
-        """Stop the process group (SIGKILL after ``timeout``)."""
-        if self.proc.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.proc.pid, sig)
-        try:
-            self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=10)
-
-
-def start(name: str, cmd: list[str], env: dict[str, str], logdir: Path) -> Process:
-    """Start ``cmd`` in its own process group with output to ``logdir/<name>.log``."""
-    log = logdir / f"{name}.log"
-    fh = open(log, "ab")  # noqa: SIM115 - the child keeps it open
-    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
-    fh.close()
-    return Process(name, proc, log)
-
-
-def wait_http(url: str, proc: Process, timeout: float = START_TIMEOUT_S) -> None:
-    """Wait until ``url`` answers 200, failing early when the process dies."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.proc.poll() is not None:
-            raise RuntimeError(f"{proc.name} exited with {proc.proc.returncode}:\n{proc.tail()}")
-        with contextlib.suppress(requests.RequestException):
-            if requests.get(url, timeout=2).status_code == 200:
-                return
-        time.sleep(0.5)
-    raise RuntimeError(f"{proc.name} did not answer {url} within {timeout:.0f} s:\n{proc.tail()}")
-
-
-@dataclass
 class LiveCore:
     """A running core: Rasa on ``rasa_url``, actions on ``actions_url``, data in ``db_url``."""
 
@@ -113,7 +50,7 @@ class LiveCore:
     model: Path
     workdir: Path
     env: dict[str, str]
-    processes: dict[str, Process] = field(default_factory=dict)
+    processes: dict[str, Service] = field(default_factory=dict)
     endpoints: Path | None = None
 
     def start_actions(self) -> None:
@@ -122,7 +59,7 @@ class LiveCore:
         p = start("actions", [str(APP_PY), "-m", "rasa_sdk", "--actions", "actions", "--port", port],
                   self.env, self.workdir)
         self.processes["actions"] = p
-        wait_http(f"{self.actions_url}/health", p)
+        wait_http(f"{self.actions_url}/health", p, START_TIMEOUT_S)
 
     def start_rasa(self) -> None:
         """(Re)start the Rasa server with the model and the test endpoints."""
@@ -131,7 +68,7 @@ class LiveCore:
                "--credentials", "bot/credentials.yml", "--endpoints", str(self.endpoints)]
         p = start("rasa", cmd, self.env, self.workdir)
         self.processes["rasa"] = p
-        wait_http(f"{self.rasa_url}/status", p)
+        wait_http(f"{self.rasa_url}/status", p, START_TIMEOUT_S)
 
     def stop(self) -> None:
         """Stop every process."""
@@ -189,18 +126,3 @@ def start_live_core(workdir: Path, db_url: str, model: Path, log_level: str = "I
         core.stop()
         raise
     return core
-
-
-@pytest.fixture(scope="session")
-def live_core(seeded_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveCore]:
-    """A running Rasa core and action server on a private copy of the seeded database."""
-    reason = rasa_available()
-    if reason:
-        pytest.skip(reason)
-    workdir = tmp_path_factory.mktemp("live_core")
-    shutil.copy(seeded_template, workdir / "kb.db")
-    db_url = f"sqlite:///{workdir / 'kb.db'}"
-    load_sample_applications(db_url)
-    core = start_live_core(workdir, db_url, ci_model())
-    yield core
-    core.stop()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.common import BENCH_DIR, REPO
+from devtools.supervisor import REPO
 
 
 def load_examples(paths: list[Any]) -> dict[str, list[str]]:
@@ -38,5 +38,5 @@ def training_examples() -> dict[str, list[str]]:
 def unseen_heldout() -> dict[str, list[str]]:
     """Held-out examples whose text never occurs in training (short greetings often do)."""
     seen = {plain(e) for rows in training_examples().values() for e in rows}
-    held = load_examples([BENCH_DIR / "data" / "nlu_heldout.yml"])
+    held = load_examples([REPO / "bench" / "data" / "nlu_heldout.yml"])
     return {intent: [e for e in rows if plain(e) not in seen] for intent, rows in held.items()}

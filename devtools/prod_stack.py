@@ -31,32 +31,20 @@ import os
 import pwd
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import requests
+from devtools.supervisor import APP_PY, RASA_BIN, RASA_PY, REPO, Service, free_port, wait_http, wait_port
 
-REPO = Path(__file__).resolve().parent.parent
-APP_PY = REPO / ".venv-app" / "bin" / "python"
-RASA_BIN = REPO / ".venv-rasa" / "bin" / "rasa"
-RASA_PY = REPO / ".venv-rasa" / "bin" / "python"
 NGINX_TEMPLATE = REPO / "deploy" / "nginx" / "nginx.conf.template"
 PROD_ENDPOINTS = REPO / "deploy" / "endpoints.prod.yml"
 RASA_LOGGING = REPO / "deploy" / "logging" / "rasa.yml"
 DATABASES = ("knowledge", "tracker", "channels")
 
 log = logging.getLogger("prod_stack")
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _binary(name: str) -> str | None:
@@ -123,31 +111,6 @@ def _hand_to(user: str, path: Path) -> None:
             os.chmod(parent, mode | 0o005)  # traverse only: o+rx on the ancestors
 
 
-def wait_port(port: int, proc: subprocess.Popen[bytes] | None, timeout: float, name: str) -> None:
-    """Wait until something listens on 127.0.0.1:``port``."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"{name} exited with code {proc.returncode}")
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
-            return
-        time.sleep(0.2)
-    raise RuntimeError(f"{name} did not listen on port {port} within {timeout:.0f} s")
-
-
-def wait_http(url: str, proc: subprocess.Popen[bytes] | None, timeout: float, name: str) -> None:
-    """Wait until ``url`` answers 200."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"{name} exited with code {proc.returncode}")
-        with contextlib.suppress(requests.RequestException):
-            if requests.get(url, timeout=2).status_code == 200:
-                return
-        time.sleep(0.5)
-    raise RuntimeError(f"{name} did not answer {url} within {timeout:.0f} s")
-
-
 @dataclass
 class Ports:
     """Every port of the stack."""
@@ -166,62 +129,6 @@ class Ports:
         """All ports free right now (tests)."""
         return cls(free_port(), free_port(), free_port(), free_port(), tuple(free_port() for _ in range(rasa)),
                    tuple(free_port() for _ in range(actions)), free_port(), free_port())
-
-
-@dataclass
-class Service:
-    """One started process."""
-
-    name: str
-    cmd: list[str]
-    env: dict[str, str]
-    log_path: Path
-    proc: subprocess.Popen[bytes] | None = None
-    user: str | None = None          # run as this system user (when we are root)
-    stop_signal: int = signal.SIGTERM
-    signal_group: bool = True        # PostgreSQL wants signals on the postmaster only
-
-    def start(self) -> None:
-        """Start in its own process group, output appended to its log file."""
-        with open(self.log_path, "ab") as fh:
-            if self.user:
-                os.chown(self.log_path, pwd.getpwnam(self.user).pw_uid, -1)
-            self.proc = subprocess.Popen(self.cmd, cwd="/" if self.user else REPO, env=self.env, stdout=fh,
-                                         stderr=subprocess.STDOUT, start_new_session=True, user=self.user,
-                                         group=pwd.getpwnam(self.user).pw_gid if self.user else None,
-                                         extra_groups=[] if self.user else None)
-
-    def alive(self) -> bool:
-        """Whether the process is running."""
-        return self.proc is not None and self.proc.poll() is None
-
-    def stop(self, sig: int | None = None, timeout: float = 20) -> None:
-        """Signal the process (group); SIGKILL after ``timeout`` seconds."""
-        if not self.alive():
-            return
-        assert self.proc is not None
-        with contextlib.suppress(ProcessLookupError):
-            if self.signal_group or sig == signal.SIGKILL:
-                os.killpg(self.proc.pid, sig or self.stop_signal)
-            else:
-                os.kill(self.proc.pid, sig or self.stop_signal)
-        try:
-            self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=10)
-
-    def kill(self) -> None:
-        """SIGKILL (a crash, for fault tests)."""
-        self.stop(signal.SIGKILL)
-
-    def tail(self, n: int = 3000) -> str:
-        """The end of the log."""
-        try:
-            return self.log_path.read_text(errors="replace")[-n:]
-        except OSError:
-            return ""
 
 
 @dataclass
@@ -314,7 +221,7 @@ class ProdStack:
             "-k", str(pg), "-c", "max_connections=200", "-c", "shared_buffers=64MB"], dict(os.environ),
             user=_run_as("postgres"), stop_signal=signal.SIGINT, signal_group=False)
         svc.start()
-        wait_port(self.ports.postgres, svc.proc, 60, "postgres")
+        wait_port(self.ports.postgres, svc, 60)
         import psycopg
 
         admin = self.db_url("postgres", driver="").replace("postgresql://", "postgresql://", 1)
@@ -344,7 +251,7 @@ class ProdStack:
             cmd += ["--requirepass", os.environ["REDIS_PASSWORD"]]
         svc = self._service("redis", cmd, dict(os.environ), user=_run_as("redis"))
         svc.start()
-        wait_port(self.ports.redis, svc.proc, 30, "redis")
+        wait_port(self.ports.redis, svc, 30)
 
     def render_nginx(self) -> Path:
         """Write ``root/nginx/nginx.conf`` from the template and check it with ``nginx -t``."""
@@ -371,7 +278,7 @@ class ProdStack:
         svc = self._service("nginx", [nginx, "-p", str(path.parent), "-c", str(path), "-g", "daemon off;"],
                             dict(os.environ))
         svc.start()
-        wait_port(self.ports.public, svc.proc, 20, "nginx")
+        wait_port(self.ports.public, svc, 20)
 
     # -- the bot --------------------------------------------------------------------------------
     def migrate(self) -> None:
@@ -405,7 +312,7 @@ class ProdStack:
         """(Re)start action server ``i`` and wait for its health check."""
         svc = self.action_service(i)
         svc.start()
-        wait_http(f"http://127.0.0.1:{self.ports.action_servers[i]}/health", svc.proc, 120, svc.name)
+        wait_http(f"http://127.0.0.1:{self.ports.action_servers[i]}/health", svc, 120)
 
     def start_rasa(self, i: int, wait: bool = True) -> None:
         """(Re)start Rasa server ``i``; with ``wait``, until its model is loaded."""
@@ -418,7 +325,7 @@ class ProdStack:
         """Wait until Rasa server ``i`` has loaded its model."""
         svc = self.services[f"rasa-{i + 1}"]
         try:
-            wait_http(f"http://127.0.0.1:{self.ports.rasa[i]}/status", svc.proc, 300, svc.name)
+            wait_http(f"http://127.0.0.1:{self.ports.rasa[i]}/status", svc, 300)
         except RuntimeError as exc:
             raise RuntimeError(f"{exc}\n{svc.tail()}") from exc
 
@@ -427,7 +334,7 @@ class ProdStack:
         env = {**self.env(), "APP_HOST": "127.0.0.1", "APP_PORT": str(self.ports.app)}
         svc = self._service("app", [str(APP_PY), "-m", "server"], env)
         svc.start()
-        wait_http(f"http://127.0.0.1:{self.ports.app}/healthz", svc.proc, 120, "app")
+        wait_http(f"http://127.0.0.1:{self.ports.app}/healthz", svc, 120)
 
     def start(self) -> None:
         """Start everything in dependency order (Rasa servers load their models in parallel)."""
