@@ -27,8 +27,6 @@ logger = logging.getLogger(__name__)
 HOLIDAYS_FILE_ENV = "HOLIDAYS_FILE"
 DEFAULT_HOLIDAYS_FILE = Path(__file__).resolve().parent / "holidays.yml"
 _REPO_ROOT = Path(__file__).resolve().parents[1]
-# Even the longest holiday block is far shorter; more means a broken calendar file.
-_MAX_CLOSED_RUN = 366
 
 
 class HolidayCalendar:
@@ -234,42 +232,6 @@ def is_working_day(d: date, calendar: HolidayCalendar | None = None) -> bool:
     fallback = calendar if calendar is not None else default_calendar()
     fallback.note_fallback(day.year)
     return fallback.is_working_day_by_file(day)
-
-
-def next_working_days(
-    start: date, n: int, calendar: HolidayCalendar | None = None, *, include_start: bool = False
-) -> list[date]:
-    """The first ``n`` working days after ``start``.
-
-    Args:
-        start: the reference day (usually today in Asia/Shanghai).
-        n: how many working days to return; 0 gives an empty list.
-        calendar: fallback calendar, as for :func:`is_working_day`.
-        include_start: also consider ``start`` itself.
-
-    Returns:
-        ``n`` dates in ascending order.
-
-    Raises:
-        ValueError: ``n`` is negative, or the calendar closes more than a year in a row.
-    """
-    if n < 0:
-        raise ValueError(f"n must not be negative, got {n}")
-    day = _as_date(start)
-    if not include_start:
-        day += timedelta(days=1)
-    found: list[date] = []
-    closed_run = 0
-    while len(found) < n:
-        if is_working_day(day, calendar):
-            found.append(day)
-            closed_run = 0
-        else:
-            closed_run += 1
-            if closed_run > _MAX_CLOSED_RUN:
-                raise ValueError(f"no working day between {day - timedelta(days=closed_run - 1)} and {day}")
-        day += timedelta(days=1)
-    return found
 
 
 def calendar_warnings(years: Iterable[int] = (), calendar: HolidayCalendar | None = None) -> list[str]:

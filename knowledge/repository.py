@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import select, update
@@ -316,9 +315,3 @@ def _plain(value: Any) -> Any:
     if isinstance(value, enum.Enum):
         return value.value
     return value
-
-
-def faq_texts(faq: Faq) -> Iterable[str]:
-    """The question and its alternative phrasings."""
-    yield faq.question
-    yield from faq.alternatives
