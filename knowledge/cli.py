@@ -6,13 +6,17 @@ import json
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from knowledge.settings import SEED_DIR
 
+if TYPE_CHECKING:
+    from knowledge.repository import KnowledgeRepository
 
-def _repo():
+
+def _repo() -> KnowledgeRepository:
     from knowledge.repository import KnowledgeRepository
 
     return KnowledgeRepository()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+from contextlib import AbstractContextManager
 from typing import Any
 
 from sqlalchemy import select, update
@@ -289,7 +290,7 @@ class KnowledgeRepository(SessionBacked):
         with self._session(None) as s:
             self._audit(s, actor, action, entity_type, entity_id, None, None, note)
 
-    def _session(self, session: Session | None):
+    def _session(self, session: Session | None) -> AbstractContextManager[Session]:
         """Join the caller's transaction, or open a new one."""
         if session is not None:
             return _Joined(session)
