@@ -96,8 +96,11 @@ def _secrets(number: str, record: Any) -> list[str]:
 
 
 class ActionCheckStatus(CitizenAction):
-    """Looks up an application or case after checking the last four digits of the
-    applicant's phone or ID number; five failed checks per sender per hour lock it."""
+    """Looks up an application or case once the applicant's identity is checked.
+
+    The check is the last four digits of the applicant's phone or ID number; five failed
+    checks per sender per hour lock it.
+    """
 
     def name(self) -> str:
         return "action_check_status"

@@ -58,8 +58,11 @@ def user_text(tracker: Tracker) -> str:
 
 
 class CitizenAction(StoresMixin, Action, abc.ABC):
-    """An action whose ``handle`` runs guarded: any unexpected error becomes
-    ``utter_service_unavailable`` (logged with the hashed sender), never a 500."""
+    """An action whose ``handle`` runs guarded.
+
+    Any unexpected error becomes ``utter_service_unavailable`` (logged with the hashed
+    sender), never a 500.
+    """
 
     def name(self) -> str:  # pragma: no cover - every subclass names itself
         raise NotImplementedError

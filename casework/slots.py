@@ -28,7 +28,9 @@ class SlotCenter(Protocol):
 class SlotUsage(Protocol):
     """Where the places already booked come from (the casework repository)."""
 
-    def slot_usage(self, center_id: str, service_id: str, day: dt.date) -> dict[str, int]: ...
+    def slot_usage(self, center_id: str, service_id: str, day: dt.date) -> dict[str, int]:
+        """Places booked per slot start ("HH:MM") of a centre and service on a day."""
+        ...
 
 
 @dataclass(frozen=True)

@@ -254,8 +254,10 @@ def calendar_warnings(years: Iterable[int] = (), calendar: HolidayCalendar | Non
 
 
 def is_public_holiday(d: date | datetime, calendar: HolidayCalendar | None = None) -> bool:
-    """Whether ``d`` is a statutory holiday (not merely a weekend): centres open on
-    ordinary Saturdays stay closed on those."""
+    """Whether ``d`` is a statutory holiday (not merely a weekend).
+
+    Centres open on ordinary Saturdays stay closed on those.
+    """
     import chinese_calendar
 
     day = d.date() if isinstance(d, datetime) else d

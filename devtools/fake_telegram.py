@@ -99,6 +99,7 @@ class FakeBotAPI:
         return web.json_response({"ok": True, "result": result})
 
     async def handle(self, request: web.Request) -> web.Response:
+        """Answer one Bot API call (``/bot<token>/<method>``) as Telegram would."""
         if request.match_info["token"] != self.token:
             return web.json_response({"ok": False, "error_code": 401, "description": "Unauthorized"}, status=401)
         method = request.match_info["method"]

@@ -8,7 +8,7 @@ from devtools.supervisor import REPO
 
 
 def load_examples(paths: list[Any]) -> dict[str, list[str]]:
-    """intent → raw annotated examples over Rasa YAML files."""
+    """Intent → raw annotated examples over Rasa YAML files."""
     import yaml
 
     out: dict[str, list[str]] = {}
@@ -32,6 +32,7 @@ def plain(example: str) -> str:
 
 
 def training_examples() -> dict[str, list[str]]:
+    """The NLU training examples per intent (``nlu_data/*.yml``)."""
     return load_examples(sorted((REPO / "nlu_data").glob("*.yml")))
 
 

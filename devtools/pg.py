@@ -60,6 +60,7 @@ class PostgresServer:
         return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
 
     def start(self) -> None:
+        """Initialise the cluster (once) and start the server on its port."""
         assert self.bindir is not None
         if os.geteuid() == 0:
             pw = pwd.getpwnam("postgres")
@@ -106,6 +107,7 @@ class PostgresServer:
         return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{db}"
 
     def stop(self) -> None:
+        """Stop the server."""
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
             try:

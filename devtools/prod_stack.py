@@ -151,12 +151,12 @@ class ProdStack:
     # -- urls -----------------------------------------------------------------------------------
     @property
     def public_url(self) -> str:
-        """nginx in front of the app server."""
+        """Nginx in front of the app server."""
         return f"http://127.0.0.1:{self.ports.public}"
 
     @property
     def core_url(self) -> str:
-        """nginx in front of the Rasa servers (RASA_URL of the app server)."""
+        """Nginx in front of the Rasa servers (RASA_URL of the app server)."""
         return f"http://127.0.0.1:{self.ports.core}"
 
     def db_url(self, name: str, driver: str = "psycopg") -> str:

@@ -1,5 +1,6 @@
-"""Booking rules of the dialogue as plain functions: which slot a spoken time or period means,
-and which centre a citizen named.
+"""Booking rules of the dialogue as plain functions.
+
+Which slot a spoken time or period means, and which centre a citizen named.
 
 The slot arithmetic itself (opening hours, slot starts, free places, nearest slots) is
 casework's: :mod:`casework.slots`.

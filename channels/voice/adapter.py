@@ -349,8 +349,11 @@ class VoiceChannel:
 
 
 def number_value(kind: str | None, digits: str) -> str:
-    """What a typed number means: ``*`` is the X of an ID number's last four; a six-digit
-    booking reference gets its ``YY`` prefix. Returns "" when nothing usable was typed."""
+    """What a typed number means.
+
+    ``*`` is the X of an ID number's last four; a six-digit booking reference gets its ``YY``
+    prefix. Returns "" when nothing usable was typed.
+    """
     value = digits.replace("*", "X") if kind == "last4" else digits.replace("*", "")
     if kind == "booking_ref" and value.isdigit() and len(value) == 6:
         value = texts.BOOKING_REF_PREFIX + value
