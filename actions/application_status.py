@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from rasa_sdk import Tracker
@@ -12,18 +11,9 @@ from rasa_sdk.types import DomainDict
 
 from actions.base import CitizenAction, CitizenFormValidation, sender_of
 from actions.services.people import parse_application_no, parse_last4, spoken_digits
-from common.clock import CITY_TZ
+from actions.wording import history_line, word
 from common.identity import matches_last4
 from common.status import status_label
-
-
-def when(value: Any) -> str:
-    """A timestamp as 11月10日 10:05 in city time."""
-    moment = value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(str(value))
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.UTC)
-    local = moment.astimezone(CITY_TZ)
-    return f"{local.month}月{local.day}日 {local:%H:%M}"
 
 
 class ValidateStatusForm(CitizenFormValidation):
@@ -120,17 +110,17 @@ class ActionCheckStatus(CitizenAction):
             dispatcher.utter_message(response="utter_verification_failed_final")
             return done
         if number.startswith("TS"):
-            history = "\n".join(f"{when(h['at'])} {status_label(h['status'])}：{h.get('note', '')}"
+            history = "\n".join(history_line(h["at"], status_label(h["status"]), h.get("note", ""))
                                 for h in record.history)
             dispatcher.utter_message(response="utter_case_status", number=number,
                                      status_text=status_label(record.status), history=history)
             service_id = None
         else:
             svc = await self.blocking(self.stores.knowledge.get_service, record.service_id)
-            history = "\n".join(f"{when(e.at)} {status_label(e.status)}：{e.note}" for e in record.events)
+            history = "\n".join(history_line(e.at, status_label(e.status), e.note) for e in record.events)
             dispatcher.utter_message(response="utter_application_status", number=number, service_name=svc.name,
                                      status_text=status_label(record.status), history=history,
-                                     next_step=record.next_step or "请耐心等待办理结果。",
+                                     next_step=record.next_step or word("default_next_step"),
                                      number_spoken=spoken_digits(number))
             service_id = record.service_id
         dispatcher.utter_message(response="utter_ask_rating")

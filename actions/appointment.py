@@ -16,6 +16,7 @@ from actions.services import booking_rules as rules
 from actions.services.dates import format_date_zh, format_time_zh, parse_date, parse_time, parse_when
 from actions.services.people import clean_person_name, parse_booking_ref, spoken_digits
 from actions.stores import Stores
+from actions.wording import word
 from casework.repository import AlreadyBooked, BookingNotFound, BookingRequest, SlotFull
 from casework.slots import SlotPolicy, SlotSearch, nearest, ranges_for
 from common.clock import city_now
@@ -132,7 +133,7 @@ class ValidateBookingForm(CitizenFormValidation):
         if center is not None:
             return {"center": center.id}
         svc = await self.blocking(self.stores.knowledge.get_service, service_id) if service_id else None
-        name = svc.name if svc else "该业务"
+        name = svc.name if svc else word("unnamed_service")
         dispatcher.utter_message(response="utter_invalid_center", service_name=name)
         buttons = [{"title": c.name, "payload": "/inform" + json.dumps({"center": c.id})} for c in centers[:10]]
         dispatcher.utter_message(response="utter_choose_center", service_name=name, buttons=buttons)

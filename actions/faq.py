@@ -18,6 +18,7 @@ from actions.services.faq_logic import (
     short_list,
     topic_content,
 )
+from actions.wording import word
 from common.pii import mask_pii
 from common.status import TOPIC_LABELS
 from common.textnorm import normalize
@@ -145,7 +146,7 @@ class ActionAnswerFaq(CitizenAction):
         if faq.service_id:
             service_name = (await self.blocking(self.stores.knowledge.get_service, faq.service_id)).name
         dispatcher.utter_message(response="utter_faq_answer", answer=faq.answer,
-                                 service_name=service_name or "市民服务")
+                                 service_name=service_name or word("general_service"))
         return [SlotSet("service", faq.service_id), SlotSet("pending_question", None)]
 
     async def _record(self, tracker: Tracker, text: str, reason: str, hit: Any) -> None:
@@ -159,4 +160,4 @@ def guide_fields(svc: Any) -> dict[str, str]:
     """Template variables of ``utter_service_guide``."""
     return {"name": svc.name, "summary": svc.summary, "materials": short_list(svc.materials),
             "time_limit": svc.time_limit, "fees": svc.fees, "locations": svc.locations,
-            "online_url": svc.online_url or "暂未开通"}
+            "online_url": svc.online_url or word("no_online_service")}
