@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from actions.services.dates import parse_date, parse_time, parse_when
+from common import pii
 from common.identity import (
     id_check_digit,
     normalize_cn_mobile,
@@ -18,7 +19,6 @@ from common.identity import (
 )
 from common.pii import mask_pii, mask_text
 from common.textnorm import normalize, normalize_aligned
-from knowledge import pii
 
 PROPERTY = settings(max_examples=200, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 CN = dt.timezone(dt.timedelta(hours=8))
@@ -97,13 +97,13 @@ def test_every_process_masks_with_the_one_rule_set() -> None:
     import ast
     from pathlib import Path
 
-    from bot import jsonlog
-    from knowledge import staff_inbox
+    from common import jsonlog
+    from console import inbox as staff_inbox
 
     assert mask_text is mask_pii is pii.mask_text
     assert jsonlog.mask_text is pii.mask_text and staff_inbox.mask_pii is pii.mask_text
     repo = Path(pii.__file__).resolve().parent.parent
-    maskers = sorted(str(path.relative_to(repo)) for pkg in ("actions", "bot", "channels", "knowledge", "server")
+    maskers = sorted(str(path.relative_to(repo)) for pkg in ("actions", "bot", "casework", "channels", "common", "console", "knowledge", "server")
                      for path in (repo / pkg).rglob("*.py")
                      for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
                      if isinstance(node, ast.FunctionDef) and node.name in {"mask_text", "mask_pii", "mask_value"})
