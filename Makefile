@@ -41,9 +41,10 @@ test: venvs ## The whole test suite
 test-fast: venv-app ## Tests without slow and external-server ones
 	@$(APP_PY) -m pytest -m "not slow and not postgres" $(PYTEST_ARGS)
 
-lint: venv-app ## ruff and mypy
+lint: venv-app ## ruff, mypy and the import-linter contracts
 	@$(APP_PY) -m ruff check .
 	@$(APP_PY) -m mypy
+	@.venv-app/bin/lint-imports
 
 train: venv-rasa ## Train the Rasa model into models/ (skipped when nothing changed)
 	@scripts/train.sh

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from rasa_sdk import Tracker
@@ -12,23 +11,9 @@ from rasa_sdk.types import DomainDict
 
 from actions.base import CitizenAction, CitizenFormValidation, sender_of
 from actions.services.people import parse_application_no, parse_last4, spoken_digits
-from actions.services.validators import matches_last4
-from knowledge.clock import CITY_TZ
-
-STATUS_TEXT = {
-    "received": "已受理", "reviewing": "审核中", "need_more": "需补充材料", "approved": "已核准",
-    "rejected": "不予批准", "ready": "已办好，可领取", "done": "已办结", "transferred": "已转交承办部门",
-    "replied": "已答复",
-}
-
-
-def when(value: Any) -> str:
-    """A timestamp as 11月10日 10:05 in city time."""
-    moment = value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(str(value))
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.UTC)
-    local = moment.astimezone(CITY_TZ)
-    return f"{local.month}月{local.day}日 {local:%H:%M}"
+from actions.wording import history_line, word
+from common.identity import matches_last4
+from common.status import status_label
 
 
 class ValidateStatusForm(CitizenFormValidation):
@@ -101,8 +86,11 @@ def _secrets(number: str, record: Any) -> list[str]:
 
 
 class ActionCheckStatus(CitizenAction):
-    """Looks up an application or case after checking the last four digits of the
-    applicant's phone or ID number; five failed checks per sender per hour lock it."""
+    """Looks up an application or case once the applicant's identity is checked.
+
+    The check is the last four digits of the applicant's phone or ID number; five failed
+    checks per sender per hour lock it.
+    """
 
     def name(self) -> str:
         return "action_check_status"
@@ -122,17 +110,17 @@ class ActionCheckStatus(CitizenAction):
             dispatcher.utter_message(response="utter_verification_failed_final")
             return done
         if number.startswith("TS"):
-            history = "\n".join(f"{when(h['at'])} {STATUS_TEXT.get(h['status'], h['status'])}：{h.get('note', '')}"
+            history = "\n".join(history_line(h["at"], status_label(h["status"]), h.get("note", ""))
                                 for h in record.history)
             dispatcher.utter_message(response="utter_case_status", number=number,
-                                     status_text=STATUS_TEXT.get(record.status, record.status), history=history)
+                                     status_text=status_label(record.status), history=history)
             service_id = None
         else:
             svc = await self.blocking(self.stores.knowledge.get_service, record.service_id)
-            history = "\n".join(f"{when(e.at)} {STATUS_TEXT.get(e.status, e.status)}：{e.note}" for e in record.events)
+            history = "\n".join(history_line(e.at, status_label(e.status), e.note) for e in record.events)
             dispatcher.utter_message(response="utter_application_status", number=number, service_name=svc.name,
-                                     status_text=STATUS_TEXT.get(record.status, record.status), history=history,
-                                     next_step=record.next_step or "请耐心等待办理结果。",
+                                     status_text=status_label(record.status), history=history,
+                                     next_step=record.next_step or word("default_next_step"),
                                      number_spoken=spoken_digits(number))
             service_id = record.service_id
         dispatcher.utter_message(response="utter_ask_rating")

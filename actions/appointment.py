@@ -15,26 +15,23 @@ from actions.base import CitizenAction, CitizenFormValidation, channel_of, sende
 from actions.services import booking_rules as rules
 from actions.services.dates import format_date_zh, format_time_zh, parse_date, parse_time, parse_when
 from actions.services.people import clean_person_name, parse_booking_ref, spoken_digits
-from actions.services.validators import normalize_cn_mobile
-from actions.services.workdays import is_public_holiday, is_working_day
-from knowledge.casework import AlreadyBooked, BookingNotFound, BookingRequest, SlotFull
-from knowledge.clock import city_now
+from actions.stores import Stores
+from actions.wording import word
+from casework.repository import AlreadyBooked, BookingNotFound, BookingRequest, SlotFull
+from casework.slots import SlotPolicy, SlotSearch, nearest, ranges_for
+from common.clock import city_now
+from common.identity import normalize_cn_mobile
+from common.pii import mask_phone
+from common.status import BOOKING_STATUS_LABELS
 
 BOOKING_SLOTS = ("booking_date", "booking_time", "booking_confirmed", "requested_slot")
+# Slots that outlive a stopped form: what the conversation is about and who the citizen is.
+CONTEXT_SLOTS = frozenset({"service", "center", "person_name", "phone"})
 # Entities that fill other booking slots: a message carrying one is a correction, not a name.
 CORRECTION_ENTITIES = frozenset({"date", "time", "center", "service"})
-STATUS_TEXT = {"active": "有效", "cancelled": "已取消", "expired": "已过期"}
-
-
 def now() -> dt.datetime:
     """The city's current time (a function so tests can pin it)."""
     return city_now()
-
-
-def mask_phone(e164: str) -> str:
-    """+8613900001234 → 139****1234."""
-    digits = e164.removeprefix("+86")
-    return digits[:3] + "****" + digits[-4:] if len(digits) >= 7 else "****"
 
 
 def time_text(slot: str) -> str:
@@ -61,50 +58,25 @@ class BookingContext:
             return None
 
 
-def ranges_for(center: Any, day: dt.date) -> list[tuple[dt.time, dt.time]]:
-    """Opening hours of a centre on a day, from the working-day calendar."""
-    return rules.opening_ranges(center.opening_hours, day, is_working_day=is_working_day,
-                                is_public_holiday=is_public_holiday)
+def slot_search(stores: Stores) -> SlotSearch:
+    """Casework's slot search with the action server's booking policy."""
+    settings = stores.settings
+    return SlotSearch(stores.casework, SlotPolicy(settings.slot_minutes, settings.min_lead_minutes,
+                                                  settings.horizon_days))
 
 
-class BookingSlots(CitizenFormValidation):
-    """Shared slot logic: free slots of a centre and service on a day, and the buttons offering them."""
-
-    async def free(self, center: Any, service_id: str, day: dt.date) -> tuple[list[str], list[str]]:
-        """(every slot start of the day, those with a free place and enough lead time)."""
-        settings = self.stores.settings
-        starts = rules.slot_starts(ranges_for(center, day), settings.slot_minutes)
-        usage = await self.blocking(self.stores.casework.slot_usage, center.id, service_id, day)
-        current = now()
-        not_before = None
-        if day == current.date():
-            not_before = (current + dt.timedelta(minutes=settings.min_lead_minutes)).time()
-        return starts, rules.free_slots(starts, usage, center.slot_capacity, not_before=not_before)
-
-    def slot_buttons(self, slots: list[str], payload_intent: str = "inform") -> list[dict[str, str]]:
-        return [{"title": time_text(s), "payload": f"/{payload_intent}" + json.dumps({"time": s})}
-                for s in slots[: self.stores.settings.max_offered_slots]]
-
-    async def bookable_days(self, center: Any, service_id: str, n: int = 5) -> list[dt.date]:
-        """The next ``n`` days with a free slot, within the booking horizon."""
-        today = now().date()
-        out: list[dt.date] = []
-        for offset in range(self.stores.settings.horizon_days + 1):
-            day = today + dt.timedelta(days=offset)
-            if ranges_for(center, day) and (await self.free(center, service_id, day))[1]:
-                out.append(day)
-                if len(out) >= n:
-                    break
-        return out
-
-    async def offer_days(self, dispatcher: CollectingDispatcher, center: Any, service_id: str) -> None:
-        days = await self.bookable_days(center, service_id)
-        buttons = [{"title": format_date_zh(d), "payload": "/inform" + json.dumps({"date": d.isoformat()})}
-                   for d in days]
-        dispatcher.utter_message(response="utter_choose_date", buttons=buttons)
+async def free_slots(action: CitizenAction | CitizenFormValidation, center: Any, service_id: str,
+                     day: dt.date) -> tuple[list[str], list[str]]:
+    """(every slot start of the day, those with a free place and enough lead time from now)."""
+    return await action.blocking(slot_search(action.stores).day_slots, center, service_id, day, now())
 
 
-class ValidateBookingForm(BookingSlots):
+def slot_buttons(slots: list[str], limit: int, payload_intent: str = "inform") -> list[dict[str, str]]:
+    """Buttons offering the first ``limit`` slots; choosing one sends ``/<payload_intent>{"time": …}``."""
+    return [{"title": time_text(s), "payload": f"/{payload_intent}" + json.dumps({"time": s})} for s in slots[:limit]]
+
+
+class ValidateBookingForm(CitizenFormValidation):
     """Validates the booking form: service → centre → day → slot → name → phone → confirmation.
 
     Rules: working days (public holidays closed, make-up workdays open), the centre's
@@ -114,6 +86,15 @@ class ValidateBookingForm(BookingSlots):
 
     def name(self) -> str:
         return "validate_booking_form"
+
+    def slot_buttons(self, slots: list[str]) -> list[dict[str, str]]:
+        return slot_buttons(slots, self.stores.settings.max_offered_slots)
+
+    async def offer_days(self, dispatcher: CollectingDispatcher, center: Any, service_id: str) -> None:
+        days = await self.blocking(slot_search(self.stores).bookable_days, center, service_id, now())
+        buttons = [{"title": format_date_zh(d), "payload": "/inform" + json.dumps({"date": d.isoformat()})}
+                   for d in days]
+        dispatcher.utter_message(response="utter_choose_date", buttons=buttons)
 
     # Dates and times said in the message that started the form ("预约后天下午办护照").
     async def extract_booking_date(self, dispatcher: CollectingDispatcher, tracker: Tracker,
@@ -152,7 +133,7 @@ class ValidateBookingForm(BookingSlots):
         if center is not None:
             return {"center": center.id}
         svc = await self.blocking(self.stores.knowledge.get_service, service_id) if service_id else None
-        name = svc.name if svc else "该业务"
+        name = svc.name if svc else word("unnamed_service")
         dispatcher.utter_message(response="utter_invalid_center", service_name=name)
         buttons = [{"title": c.name, "payload": "/inform" + json.dumps({"center": c.id})} for c in centers[:10]]
         dispatcher.utter_message(response="utter_choose_center", service_name=name, buttons=buttons)
@@ -186,7 +167,7 @@ class ValidateBookingForm(BookingSlots):
                                      center_name=center.name)
             await self.offer_days(dispatcher, center, service_id)
             return {"booking_date": None}
-        if not (await self.free(center, service_id, day))[1]:
+        if not (await free_slots(self, center, service_id, day))[1]:
             dispatcher.utter_message(response="utter_no_free_slots", date_text=format_date_zh(day))
             await self.offer_days(dispatcher, center, service_id)
             return {"booking_date": None}
@@ -210,7 +191,7 @@ class ValidateBookingForm(BookingSlots):
     async def _check_time(self, dispatcher: CollectingDispatcher, center: Any, service_id: str, day: dt.date,
                           text: str) -> dict[str, Any]:
         spec = parse_time(text)
-        starts, free = await self.free(center, service_id, day)
+        starts, free = await free_slots(self, center, service_id, day)
         date_text = format_date_zh(day)
         n = self.stores.settings.max_offered_slots
         if not free:
@@ -232,12 +213,12 @@ class ValidateBookingForm(BookingSlots):
             dispatcher.utter_message(response="utter_time_closed", center_name=center.name,
                                      time_text=time_text(wanted), hours_text=center.hours_text)
             dispatcher.utter_message(response="utter_choose_time", date_text=date_text,
-                                     buttons=self.slot_buttons(rules.nearest(wanted, free, n)))
+                                     buttons=self.slot_buttons(nearest(wanted, free, n)))
             return {"booking_time": None}
         if slot not in free:
             dispatcher.utter_message(response="utter_slot_full", date_text=date_text, time_text=time_text(slot))
             dispatcher.utter_message(response="utter_choose_time", date_text=date_text,
-                                     buttons=self.slot_buttons(rules.nearest(slot, free, n)))
+                                     buttons=self.slot_buttons(nearest(slot, free, n)))
             return {"booking_time": None}
         return {"booking_time": slot}
 
@@ -322,11 +303,9 @@ class ActionBookAppointment(CitizenAction):
                                      time_text=time_text(old.slot_start))
             return reset(BOOKING_SLOTS)
         except SlotFull:
-            free = await ValidateBookingForm(self._stores).free(  # same slot rules as the form
-               center, request.service_id, request.date)
-            nearest = rules.nearest(request.slot_start, free[1], self.stores.settings.max_offered_slots)
-            buttons = [{"title": time_text(s), "payload": "/book_appointment" + json.dumps({"time": s})}
-                       for s in nearest]
+            free = await free_slots(self, center, request.service_id, request.date)  # the form's rules
+            limit = self.stores.settings.max_offered_slots
+            buttons = slot_buttons(nearest(request.slot_start, free[1], limit), limit, "book_appointment")
             dispatcher.utter_message(response="utter_booking_slot_taken", date_text=summary["date_text"],
                                      time_text=summary["time_text"], buttons=buttons)
             return reset(("booking_time", "booking_confirmed", "requested_slot"))
@@ -344,9 +323,18 @@ class ActionStopForm(CitizenAction):
 
     async def handle(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
         dispatcher.utter_message(response="utter_stopped")
-        slots = (*BOOKING_SLOTS, "booking_ref", "application_no", "verify_last4", "complaint_text",
-                 "complaint_location", "contact_phone")
-        return [ActiveLoop(None), *reset(slots)]
+        return [ActiveLoop(None), *reset(form_slots_to_forget(domain))]
+
+
+def form_slots_to_forget(domain: DomainDict) -> tuple[str, ...]:
+    """Every form's required slots except the conversation's context, then ``requested_slot``.
+
+    Read from the domain, so a new form needs no change here.
+    """
+    forms = domain.get("forms") or {}
+    slots = dict.fromkeys(s for form in forms.values() for s in (form or {}).get("required_slots") or []
+                          if s not in CONTEXT_SLOTS)
+    return (*slots, "requested_slot")
 
 
 def reset(slots: tuple[str, ...]) -> list[EventType]:
@@ -389,7 +377,7 @@ async def booking_view(action: CitizenAction, booking: Any) -> dict[str, str]:
     center = await action.blocking(action.stores.knowledge.get_center, booking.center_id)
     return {"booking_ref": booking.ref, "service_name": svc.name, "center_name": center.name,
             "center_address": center.address, "date_text": format_date_zh(booking.date),
-            "time_text": time_text(booking.slot_start), "status_text": STATUS_TEXT.get(booking.status.value, "")}
+            "time_text": time_text(booking.slot_start), "status_text": BOOKING_STATUS_LABELS.get(booking.status, "")}
 
 
 class ActionCancelAppointment(CitizenAction):

@@ -18,8 +18,8 @@ from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.services.validators import hash_sender
 from actions.stores import Stores, default_stores
+from common.identity import hash_sender
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -58,8 +58,11 @@ def user_text(tracker: Tracker) -> str:
 
 
 class CitizenAction(StoresMixin, Action, abc.ABC):
-    """An action whose ``handle`` runs guarded: any unexpected error becomes
-    ``utter_service_unavailable`` (logged with the hashed sender), never a 500."""
+    """An action whose ``handle`` runs guarded.
+
+    Any unexpected error becomes ``utter_service_unavailable`` (logged with the hashed
+    sender), never a 500.
+    """
 
     def name(self) -> str:  # pragma: no cover - every subclass names itself
         raise NotImplementedError

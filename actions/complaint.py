@@ -12,13 +12,13 @@ from rasa_sdk.types import DomainDict
 from actions.base import CitizenAction, CitizenFormValidation, channel_of, sender_of
 from actions.services.letters import find_location, find_phone
 from actions.services.people import declines, fold, spoken_digits
-from actions.services.validators import normalize_cn_phone
-from knowledge.pii import mask_pii
+from actions.wording import word
+from common.identity import normalize_cn_phone
+from common.pii import mask_pii
 
 MIN_DESCRIPTION_CHARS = 8
 # Channels whose messages are letters: the complaint is taken in one turn (see validate_complaint_text).
 LETTER_CHANNELS = frozenset({"mail"})
-PLACE_IN_LETTER = "见来信正文"
 GENERIC = ("我要投诉", "投诉", "我想投诉", "我要举报", "反映问题", "我有意见", "提建议", "我要提建议")
 CATEGORIES = {
     "噪音": ("噪音", "吵", "扰民", "施工", "装修"),
@@ -55,7 +55,7 @@ class ValidateComplaintForm(CitizenFormValidation):
             # A letter cannot answer "where?" and "your phone?" in this turn: take what it says,
             # so the reply to the letter already carries the tracking number.
             if not tracker.get_slot("complaint_location"):
-                result["complaint_location"] = (find_location(text) or PLACE_IN_LETTER)[:300]
+                result["complaint_location"] = (find_location(text) or word("place_in_letter"))[:300]
             if not tracker.get_slot("contact_phone"):
                 result["contact_phone"] = find_phone(text) or "none"
         return result

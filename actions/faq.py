@@ -12,15 +12,16 @@ from rasa_sdk.types import DomainDict
 
 from actions.base import CitizenAction, channel_of, sender_of, user_text
 from actions.services.faq_logic import (
-    TOPIC_LABELS,
     decide,
     detect_topic,
     is_payload,
     short_list,
     topic_content,
 )
-from knowledge.pii import mask_pii
-from knowledge.textnorm import normalize
+from actions.wording import word
+from common.pii import mask_pii
+from common.status import TOPIC_LABELS
+from common.textnorm import normalize
 
 # A follow-up within a known service matches an FAQ when this share of its words appear.
 FOLLOW_UP_COVERAGE = 0.34
@@ -145,7 +146,7 @@ class ActionAnswerFaq(CitizenAction):
         if faq.service_id:
             service_name = (await self.blocking(self.stores.knowledge.get_service, faq.service_id)).name
         dispatcher.utter_message(response="utter_faq_answer", answer=faq.answer,
-                                 service_name=service_name or "市民服务")
+                                 service_name=service_name or word("general_service"))
         return [SlotSet("service", faq.service_id), SlotSet("pending_question", None)]
 
     async def _record(self, tracker: Tracker, text: str, reason: str, hit: Any) -> None:
@@ -159,4 +160,4 @@ def guide_fields(svc: Any) -> dict[str, str]:
     """Template variables of ``utter_service_guide``."""
     return {"name": svc.name, "summary": svc.summary, "materials": short_list(svc.materials),
             "time_limit": svc.time_limit, "fees": svc.fees, "locations": svc.locations,
-            "online_url": svc.online_url or "暂未开通"}
+            "online_url": svc.online_url or word("no_online_service")}

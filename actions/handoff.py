@@ -11,8 +11,10 @@ from actions.base import CitizenAction, channel_of, sender_of
 
 
 class ActionHandoff(CitizenAction):
-    """Records a hand-off event and tells the citizen how a human is reached on this channel
-    (the voice channel's adapter performs the actual transfer)."""
+    """Records a hand-off event and tells the citizen how a human is reached on this channel.
+
+    The voice channel's adapter performs the actual transfer.
+    """
 
     def name(self) -> str:
         return "action_handoff"

@@ -1,7 +1,7 @@
 """Run the action server with masked (JSON) logs and request ids: ``python -m actions.serve``.
 
 The same server as ``python -m rasa_sdk --actions actions`` (same arguments; host from
-``SANIC_HOST``), plus: logs go through :mod:`bot.jsonlog` (JSON lines when
+``SANIC_HOST``), plus: logs go through :mod:`common.jsonlog` (JSON lines when
 ``LOG_FORMAT=json``, masked either way) and every request's ``X-Request-ID`` (set by
 nginx, or fresh) is attached to the log lines written while it runs and echoed back.
 One worker process per server; scale by running more servers behind the balancer.
@@ -12,13 +12,14 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from typing import Any
 
-from bot.jsonlog import REQUEST_ID_HEADER, clean_request_id, configure, request_id_var
+from common.jsonlog import REQUEST_ID_HEADER, clean_request_id, configure, request_id_var
 
 log = logging.getLogger(__name__)
 
 
-def build_app(actions_package: str = "actions", cors: str | None = None):
+def build_app(actions_package: str = "actions", cors: str | None = None) -> Any:
     """The rasa_sdk Sanic app with the request-id middleware."""
     from rasa_sdk.endpoint import create_app_for_serve
     from rasa_sdk.executor import ActionExecutor
@@ -28,13 +29,13 @@ def build_app(actions_package: str = "actions", cors: str | None = None):
     app = create_app_for_serve(executor, cors_origins=cors)
 
     @app.on_request
-    async def _request_id(request):
+    async def _request_id(request: Any) -> None:
         rid = clean_request_id(request.headers.get(REQUEST_ID_HEADER))
         request.ctx.request_id = rid
         request.ctx.rid_token = request_id_var.set(rid)
 
     @app.on_response
-    async def _echo_request_id(request, response):
+    async def _echo_request_id(request: Any, response: Any) -> None:
         rid = getattr(request.ctx, "request_id", None)
         if rid:
             response.headers[REQUEST_ID_HEADER] = rid

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from actions.settings import ActionSettings, get_settings
-from knowledge.casework import CaseworkRepository
+from casework.repository import CaseworkRepository
 from knowledge.repository import KnowledgeRepository
 from knowledge.search import KnowledgeSearch
 

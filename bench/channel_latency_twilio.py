@@ -111,7 +111,7 @@ def run_level(base: str, concurrency: int, conversations: int, offset: int) -> R
 def start_core(workdir: Path) -> tuple[str, Any]:
     """Start Rasa + actions with the CI model on a scratch seeded database (like the live_core fixture)."""
     from bench.common import scratch_seeded_repo
-    from tests.live import ci_model, load_sample_applications, start_live_core
+    from devtools.live import ci_model, load_sample_applications, start_live_core
 
     scratch_seeded_repo(str(workdir))
     db_url = f"sqlite:///{workdir / 'kb.db'}"
@@ -124,8 +124,8 @@ def start_app(rasa_url: str, workdir: Path) -> tuple[str, Any]:
     from waitress import create_server
 
     from channels.state import ChannelState
+    from devtools.supervisor import free_port
     from server.app import create_app
-    from tests.live import free_port
 
     port = free_port()
     base = f"http://127.0.0.1:{port}"

@@ -87,8 +87,8 @@ def replay_mail(rows: list[dict[str, Any]], rasa_url: str, workdir: Path) -> dic
     from channels.mail.verify import MailSettings
     from channels.mail.worker import MailWorker, Outcome
     from channels.state import ChannelState
-    from tests.channels.dovecot import DovecotServer, dovecot_unavailable_reason
-    from tests.live import free_port
+    from devtools.dovecot import DovecotServer, dovecot_unavailable_reason
+    from devtools.supervisor import free_port
 
     reason = dovecot_unavailable_reason()
     if reason:
@@ -163,7 +163,7 @@ def replay_telegram(rows: list[dict[str, Any]], rasa_url: str, workdir: Path) ->
     from channels.telegram import texts as tg_texts
     from channels.telegram.adapter import TelegramAdapter, serve_polling
     from channels.telegram.verify import TelegramSettings
-    from tests.channels.fake_telegram import serve
+    from devtools.fake_telegram import serve
 
     counter = ErrorCounter()
     logging.getLogger("channels.telegram").addHandler(counter)

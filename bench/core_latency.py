@@ -1,7 +1,7 @@
 """Round-trip latency of the conversation core through Rasa's REST channel, and process RSS.
 
 Starts the action server and a Rasa server on free loopback ports (the same machinery as
-the end-to-end tests, ``tests/live.py``) on a scratch copy of the seeded database, then
+the end-to-end tests, ``devtools/live.py``) on a scratch copy of the seeded database, then
 runs N concurrent conversations, each a realistic mix: greeting, guide question,
 follow-ups in context, a booking up to the confirmation, a status lookup. Every
 message's round trip is timed. Two load shapes per level: **no pause** (each conversation
@@ -106,7 +106,7 @@ def run_level(rasa_url: str, conversations: int, tag: str, think: bool = False) 
 
 def main() -> None:
     """Start the stack, measure each concurrency level, write the report."""
-    from tests.live import APP_PY, ci_model, load_sample_applications, start_live_core
+    from devtools.live import APP_PY, ci_model, load_sample_applications, start_live_core
 
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--model", help="model archive (default: newest models/config-*.tar.gz, else the CI model)")

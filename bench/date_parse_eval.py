@@ -15,12 +15,12 @@ import argparse
 import datetime as dt
 import re
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import yaml
 
 from actions.services.dates import parse_when
 from bench.common import SHARED_DATA
+from common.clock import CITY_TZ
 
 DATA_FILE = SHARED_DATA / "smp_ecdt" / "smp2019_task1" / "rasa_nlu_date_time_test.yml"
 ENTITY = re.compile(r"\[(?P<text>[^\]]*)\]\((?P<entity>[a-z_]+)\)")
@@ -63,7 +63,7 @@ def main() -> None:
     if not DATA_FILE.is_file():
         print(f"skipped: {DATA_FILE} is absent")
         return
-    now = dt.datetime.fromisoformat(args.now).replace(tzinfo=ZoneInfo("Asia/Shanghai"))
+    now = dt.datetime.fromisoformat(args.now).replace(tzinfo=CITY_TZ)
     examples = load_examples(DATA_FILE)
     print(f"{len(examples)} examples, now = {now.isoformat()}")
     for name, (hit, total) in evaluate(examples, now).items():

@@ -32,8 +32,8 @@ def run() -> dict[str, Any] | None:
     path = SHARED_DATA / "msgabench_gov" / "gov_faq.jsonl"
     if not path.exists():
         return None
+    from common.textnorm import normalize
     from knowledge.search import KnowledgeSearch
-    from knowledge.textnorm import normalize
     from knowledge.transfer import ImportFailed, import_records
 
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]

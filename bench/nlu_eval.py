@@ -12,7 +12,7 @@ What is measured, for ``bot/config.yml`` (DIET) and ``bot/config_ci.yml`` (Logis
 each trained NLU-only on ``nlu_data/`` with the domain in ``bot/domain`` (what ``rasa train nlu`` does):
 
 1. intents on the held-out set (``bench/data/nlu_heldout.yml``), restricted to examples never seen in
-   training (``bench.nlu_data.unseen_heldout``), and on the whole held-out set;
+   training (``devtools.nlu_data.unseen_heldout``), and on the whole held-out set;
 2. entities (exact character span + type, micro over entities) on the same unseen examples;
 3. training and model load wall-clock times;
 4. stratified k-fold cross-validation of the DIET pipeline on the training data (not with ``--quick``);
@@ -58,7 +58,7 @@ import contextlib
 import yaml
 
 from bench.common import BENCH_DIR, REPO, SHARED_DATA, machine_line
-from bench.nlu_data import load_examples, training_examples, unseen_heldout
+from devtools.nlu_data import load_examples, training_examples, unseen_heldout
 
 REPORT = BENCH_DIR / "REPORT_nlu.md"
 OUT_JSON = BENCH_DIR / "out" / "nlu.json"
@@ -541,7 +541,7 @@ def render(res: dict[str, Any]) -> str:
     L += ["## 1. Intents on the held-out set", "",
           f"`bench/data/nlu_heldout.yml`, written for the project and never trained on. **Unseen** = the "
           f"{res['n_unseen']} examples whose normalised text never occurs in training "
-          f"(`bench.nlu_data.unseen_heldout()`); **all** = all {res['n_all_heldout']} examples, including short "
+          f"(`devtools.nlu_data.unseen_heldout()`); **all** = all {res['n_all_heldout']} examples, including short "
           f"ones (你好, 好的 …) that also occur in training. {len(res['labels'])} intents"
           + (f"; skipped (not in domain): {', '.join(res['skipped_intents'])}" if res["skipped_intents"] else "")
           + f". Target: macro-F1 ≥ {TARGET_MACRO_F1:.0%} on held-out.", "",

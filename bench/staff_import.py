@@ -22,7 +22,7 @@ COLUMNS = ["question", "answer", "owner_department", "status", "topic"]
 
 
 def _unique(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    from knowledge.textnorm import normalize
+    from common.textnorm import normalize
 
     seen: set[tuple[str, str]] = set()
     out = []

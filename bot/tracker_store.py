@@ -24,7 +24,7 @@ Retention: :meth:`MaskingSQLTrackerStore.delete_conversations_older_than` (used 
 than the given number of days.
 
 Runs in the Rasa venv (CPython 3.10): imports only rasa, its requirements, the stdlib and
-the standard-library-only :mod:`knowledge.pii`.
+the standard-library-only :mod:`common.pii`.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ from rasa.core.tracker_store import SQLTrackerStore
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.nlu.constants import INTENT_NAME_KEY
 
-from knowledge.pii import mask_value, value_contains_pii
+from common.pii import mask_value, value_contains_pii
 
 logger = logging.getLogger(__name__)
 

@@ -9,8 +9,6 @@ Nothing here imports ``rasa``, ``actions`` or ``knowledge``.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
 import os
 import re
@@ -24,22 +22,6 @@ log = logging.getLogger(__name__)
 
 DEFAULT_CORE_TIMEOUT = 10.0
 MAX_CORE_TIMEOUT = 120.0
-# Same default key as actions.services.validators.hash_sender, so one
-# conversation can be followed across the logs of every process.
-DEFAULT_SENDER_HASH_SALT = "citizen-bot"
-
-
-def hash_sender(sender: str) -> str:
-    """A short, stable pseudonym of a sender id or address for logs and ids.
-
-    Args:
-        sender: the raw sender (E.164 number, chat id, mail address…).
-
-    Returns:
-        The first 16 hex characters of HMAC-SHA256(``SENDER_HASH_SALT``, sender).
-    """
-    key = os.environ.get("SENDER_HASH_SALT") or DEFAULT_SENDER_HASH_SALT
-    return hmac.new(key.encode("utf-8"), sender.encode("utf-8"), hashlib.sha256).hexdigest()[:16]
 
 
 @dataclass(frozen=True)

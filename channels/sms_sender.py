@@ -12,10 +12,9 @@ import logging
 import threading
 from typing import Any
 
-from channels.core import hash_sender
 from channels.state import ChannelState
-from channels.twilio_common.phone import is_mobile, to_e164
 from channels.twilio_common.verify import TwilioSettings
+from common.identity import hash_sender, is_mobile, to_e164
 
 log = logging.getLogger(__name__)
 
@@ -58,11 +57,6 @@ class TwilioSmsSender:
 
                 self._client = Client(self._sid, self._token, http_client=TwilioHttpClient(timeout=SEND_TIMEOUT_S))
             return self._client
-
-    def is_allowed(self, to: str) -> bool:
-        """True when ``to`` is a number that can receive SMS and has not opted out."""
-        e164 = to_e164(to)
-        return bool(e164 and is_mobile(e164) and not self._state.is_opted_out(OPT_OUT_CHANNEL, hash_sender(e164)))
 
     def send(self, to: str, text: str) -> str:
         """Send ``text`` to ``to``; return Twilio's message sid.

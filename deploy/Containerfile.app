@@ -16,12 +16,16 @@ COPY requirements/app.txt requirements/app.txt
 RUN pip install --no-deps -r requirements/app.txt \
     && useradd --system --uid 10001 --home-dir /srv/citizenbot citizenbot
 
-COPY --chown=citizenbot:citizenbot actions/ actions/
-COPY --chown=citizenbot:citizenbot bot/__init__.py bot/jsonlog.py bot/
-COPY --chown=citizenbot:citizenbot channels/ channels/
+# Whole packages only (README "Layout"): the app server, the action server and the workers
+# share one image; bot/ (Rasa only) is not needed here.
+COPY --chown=citizenbot:citizenbot common/ common/
 COPY --chown=citizenbot:citizenbot knowledge/ knowledge/
-COPY --chown=citizenbot:citizenbot nlu_data/jieba_dict/ nlu_data/jieba_dict/
+COPY --chown=citizenbot:citizenbot casework/ casework/
+COPY --chown=citizenbot:citizenbot console/ console/
+COPY --chown=citizenbot:citizenbot actions/ actions/
+COPY --chown=citizenbot:citizenbot channels/ channels/
 COPY --chown=citizenbot:citizenbot server/ server/
+COPY --chown=citizenbot:citizenbot nlu_data/jieba_dict/ nlu_data/jieba_dict/
 
 USER citizenbot
 EXPOSE 8000 5055

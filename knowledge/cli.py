@@ -6,13 +6,17 @@ import json
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from knowledge.settings import SEED_DIR
 
+if TYPE_CHECKING:
+    from knowledge.repository import KnowledgeRepository
 
-def _repo():
+
+def _repo() -> KnowledgeRepository:
     from knowledge.repository import KnowledgeRepository
 
     return KnowledgeRepository()
@@ -51,7 +55,7 @@ def init_db(seed: bool, seed_dir: Path) -> None:
     if not seed:
         click.echo("schema ready (no seed)")
         return
-    from knowledge.casework import CaseworkRepository
+    from casework.repository import CaseworkRepository
 
     repo = _repo()
     if repo.list_services():
@@ -158,7 +162,7 @@ def _read_new_password(password_stdin: bool) -> str:
 
 
 def _create_account(username: str, role: str, display_name: str, password_stdin: bool) -> None:
-    from knowledge.accounts import AccountError, AccountRepository
+    from console.accounts import AccountError, AccountRepository
     from knowledge.migrate import upgrade
 
     upgrade()

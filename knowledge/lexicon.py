@@ -11,11 +11,12 @@ import re
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import yaml
 
+from common.textnorm import normalize
 from knowledge.settings import LEXICON_DIR, KnowledgeSettings
-from knowledge.textnorm import normalize
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +74,7 @@ class Lexicon:
         return lex
 
     @property
-    def tokenizer(self):
+    def tokenizer(self) -> Any:
         """The jieba Tokenizer with every ``*.txt`` user dictionary loaded (built once)."""
         with self._lock:
             if self._tokenizer is None:

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from collections.abc import Iterable
+from contextlib import AbstractContextManager
 from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, selectinload
 
-from knowledge.clock import city_today
+from common.clock import city_today
 from knowledge.db import SessionBacked, session_scope
 from knowledge.models import (
     AuditEntry,
@@ -290,7 +290,7 @@ class KnowledgeRepository(SessionBacked):
         with self._session(None) as s:
             self._audit(s, actor, action, entity_type, entity_id, None, None, note)
 
-    def _session(self, session: Session | None):
+    def _session(self, session: Session | None) -> AbstractContextManager[Session]:
         """Join the caller's transaction, or open a new one."""
         if session is not None:
             return _Joined(session)
@@ -316,9 +316,3 @@ def _plain(value: Any) -> Any:
     if isinstance(value, enum.Enum):
         return value.value
     return value
-
-
-def faq_texts(faq: Faq) -> Iterable[str]:
-    """The question and its alternative phrasings."""
-    yield faq.question
-    yield from faq.alternatives

@@ -22,12 +22,12 @@ from typing import Any
 import numpy as np
 import yaml
 
-from knowledge.clock import city_today
+from common.clock import city_today
+from common.textnorm import normalize
 from knowledge.lexicon import Lexicon
 from knowledge.models import Faq, Service
 from knowledge.repository import KnowledgeRepository
 from knowledge.settings import KnowledgeSettings, get_settings
-from knowledge.textnorm import normalize
 
 log = logging.getLogger(__name__)
 

@@ -16,11 +16,11 @@ from typing import Any
 import yaml
 from sqlalchemy import select
 
+from common.textnorm import normalize
 from knowledge.db import session_scope
 from knowledge.models import Faq, Service, ServiceCenter
 from knowledge.repository import KnowledgeRepository, snapshot
 from knowledge.settings import SEED_DIR
-from knowledge.textnorm import normalize
 from knowledge.validation import ValidationError, clean_center, clean_faq, clean_service
 
 LINE_KEY = "__line__"

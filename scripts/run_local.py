@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))  # the repository: devtools, channels
+
+from devtools.supervisor import Service, supervise  # noqa: E402
+
 log = logging.getLogger("run_local")
 
 
@@ -51,8 +53,6 @@ def _services() -> list[tuple[str, list[str]]]:
 
 def _channel_workers(app_py: str) -> list[tuple[str, list[str]]]:
     """The mailbox and Telegram workers whose settings are complete; one log line for each one skipped."""
-    if str(REPO) not in sys.path:
-        sys.path.insert(0, str(REPO))
     from channels.mail.verify import missing_reason as mail_missing  # stdlib-only modules
     from channels.telegram.verify import missing_reason as telegram_missing
 
@@ -79,43 +79,13 @@ def main() -> int:
     os.environ.setdefault("ACTIONS_PORT", "5055")  # endpoints.yml refers to it
     os.environ.setdefault("TRACKER_SQLITE_PATH", str(REPO / "var" / "tracker.db"))  # and to this
     (REPO / "var").mkdir(exist_ok=True)  # the tracker store's SQLite file lives there
-    procs: dict[str, subprocess.Popen[bytes]] = {}
-    for name, cmd in _services():
-        log.info("starting %s: %s", name, " ".join(cmd[1:4]))
-        procs[name] = subprocess.Popen(cmd, cwd=REPO, start_new_session=True)
+    services = [Service(name, cmd) for name, cmd in _services()]
     base = f"http://{os.environ.get('APP_HOST')}:{os.environ.get('APP_PORT', '8000')}"
     log.info("app server: %s/  web chat: %s/chat/  staff console: %s/staff/  (Ctrl-C stops everything)",
              base, base, base)
-    if "rasa" in procs:
+    if any(s.name == "rasa" for s in services):
         log.info("the bot answers once the Rasa server has loaded its model (about a minute)")
-    stopping = False
-
-    def _stop(*_: object) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGINT, _stop)
-    signal.signal(signal.SIGTERM, _stop)
-    code = 0
-    while not stopping:
-        for name, p in procs.items():
-            if p.poll() is not None:
-                log.error("%s exited with code %s; stopping the others", name, p.returncode)
-                code, stopping = p.returncode or 1, True
-                break
-        time.sleep(0.5)
-    for p in procs.values():
-        if p.poll() is None:
-            os.killpg(p.pid, signal.SIGTERM)
-    deadline = time.time() + 15
-    for p in procs.values():
-        try:
-            p.wait(timeout=max(0.1, deadline - time.time()))
-        except subprocess.TimeoutExpired:
-            os.killpg(p.pid, signal.SIGKILL)
-    log.info("all services stopped")
-    return code
-
+    return supervise(services)
 
 if __name__ == "__main__":
     sys.exit(main())

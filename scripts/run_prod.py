@@ -3,7 +3,7 @@
 PostgreSQL and Redis (Debian packages) with their data in ``var/prod/``, Alembic
 migrations and the seed on start-up, two Rasa servers sharing the masked PostgreSQL
 tracker store and the Redis lock store, two action servers, the app server, and nginx
-in front as the load balancer; all on 127.0.0.1. See ``scripts/prod_stack.py`` for the
+in front as the load balancer; all on 127.0.0.1. See ``devtools/prod_stack.py`` for the
 topology and ``deploy/`` for the cluster equivalents.
 
 Ports (environment): ``PROD_PUBLIC_PORT`` 8000 (nginx → app), ``PROD_CORE_PORT`` 5005
@@ -24,9 +24,9 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository: devtools, channels
 
-from prod_stack import REPO, Ports, ProdStack, missing_binaries
+from devtools.prod_stack import REPO, Ports, ProdStack, missing_binaries
 
 log = logging.getLogger("run_prod")
 RESTARTABLE = ("rasa-", "actions-", "app")

@@ -9,7 +9,7 @@ if [ ! -f "$config" ]; then
   exit 1
 fi
 # inputs: training data, domain, configs, our NLU components and the normalisation they share
-hash=$( (echo "$config"; { find bot nlu_data -type f \( -name '*.yml' -o -name '*.txt' -o -name '*.py' \) -print0; printf 'knowledge/textnorm.py\0'; } | sort -z | xargs -0 sha256sum) | sha256sum | cut -c1-12)
+hash=$( (echo "$config"; { find bot nlu_data -type f \( -name '*.yml' -o -name '*.txt' -o -name '*.py' \) -print0; printf 'common/textnorm.py\0'; } | sort -z | xargs -0 sha256sum) | sha256sum | cut -c1-12)
 name="$(basename "$config" .yml)-$hash"
 if [ -f "models/$name.tar.gz" ]; then
   echo "train: models/$name.tar.gz is up to date"

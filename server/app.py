@@ -5,24 +5,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, abort, jsonify, render_template_string, request
+from flask import Flask, abort, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 log = logging.getLogger(__name__)
-
-INDEX_HTML = """<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">
-<title>市民服务助手</title></head><body>
-<h1>市民服务助手 · 本地服务</h1>
-<ul>
-<li><a href="/chat/">在线咨询（网页聊天）</a></li>
-<li><a href="/api/v1/knowledge/search?q=结婚登记要带什么">知识库检索 API</a>
-    <code>/api/v1/knowledge/search?q=…&amp;k=5</code></li>
-<li><a href="/api/v1/knowledge/services">服务列表 API</a></li>
-<li><a href="/api/v1/knowledge/centers">服务中心 API</a></li>
-<li><a href="/staff/">员工后台</a></li>
-<li><a href="/healthz">健康检查</a></li>
-</ul></body></html>"""
-
 
 class Config:
     """Default configuration (embedded mode)."""
@@ -43,9 +29,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         app.config.update(config)
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
 
-    from knowledge.web.api import bp as knowledge_api
-    from knowledge.web.staff import init_staff
-    from server.webchat import bp as webchat
+    from channels.webchat.relay import bp as webchat
+    from console.web import init_staff
+    from knowledge.api import bp as knowledge_api
 
     app.register_blueprint(knowledge_api)
     app.register_blueprint(webchat)
@@ -66,7 +52,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     @app.get("/")
     def index() -> str:
-        return render_template_string(INDEX_HTML)
+        return render_template("index.html")
 
     @app.get("/healthz")
     def healthz() -> Any:

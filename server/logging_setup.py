@@ -1,6 +1,6 @@
 """JSON logs with request ids for the app server (``LOG_FORMAT=json``; plain text otherwise).
 
-:func:`configure_logging` installs :class:`bot.jsonlog.JsonFormatter` on the root logger;
+:func:`configure_logging` installs :class:`common.jsonlog.JsonFormatter` on the root logger;
 :class:`RequestIdMiddleware` wraps the WSGI app so every log line written while a request
 is handled carries its id (``X-Request-ID`` from nginx, or a fresh one), and the response
 echoes the id back in the same header.
@@ -12,7 +12,7 @@ import os
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from bot.jsonlog import REQUEST_ID_HEADER, clean_request_id, configure, request_id_var
+from common.jsonlog import REQUEST_ID_HEADER, clean_request_id, configure, request_id_var
 
 _ENVIRON_KEY = "HTTP_" + REQUEST_ID_HEADER.upper().replace("-", "_")
 

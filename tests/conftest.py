@@ -108,5 +108,21 @@ def faq_data(**overrides: Any) -> dict[str, Any]:
     return data
 
 
-# The real Rasa core and action server for end-to-end tests (session scope): tests/live.py.
-from tests.live import live_core  # noqa: E402,F401
+
+
+# The real Rasa core and action server for end-to-end tests (devtools/live.py).
+@pytest.fixture(scope="session")
+def live_core(seeded_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A running Rasa core and action server on a private copy of the seeded database."""
+    from devtools.live import ci_model, load_sample_applications, rasa_available, start_live_core
+
+    reason = rasa_available()
+    if reason:
+        pytest.skip(reason)
+    workdir = tmp_path_factory.mktemp("live_core")
+    shutil.copy(seeded_template, workdir / "kb.db")
+    db_url = f"sqlite:///{workdir / 'kb.db'}"
+    load_sample_applications(db_url)
+    core = start_live_core(workdir, db_url, ci_model())
+    yield core
+    core.stop()

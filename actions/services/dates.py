@@ -17,9 +17,10 @@ import datetime
 import re
 import unicodedata
 from dataclasses import dataclass
-from zoneinfo import ZoneInfo
 
 import cn2an
+
+from common.clock import CITY_TZ
 
 __all__ = [
     "MAX_DISTANCE_DAYS",
@@ -32,7 +33,6 @@ __all__ = [
     "parse_when",
 ]
 
-TIMEZONE_NAME = "Asia/Shanghai"
 MAX_DISTANCE_DAYS = 400
 # A month-day without a year means this year unless it is more than this many days past.
 PAST_GRACE_DAYS = 7
@@ -82,8 +82,7 @@ def _normalise(text: str) -> str:
 
 def _today(now: datetime.datetime) -> datetime.date:
     """Today's date in Asia/Shanghai; a naive ``now`` is taken to be Shanghai time already."""
-    tz = ZoneInfo(TIMEZONE_NAME)
-    local = now.replace(tzinfo=tz) if now.tzinfo is None else now.astimezone(tz)
+    local = now.replace(tzinfo=CITY_TZ) if now.tzinfo is None else now.astimezone(CITY_TZ)
     return local.date()
 
 

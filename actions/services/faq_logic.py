@@ -17,8 +17,6 @@ TOPICS: dict[str, tuple[str, ...]] = {
     "process": ("流程", "步骤", "怎么办理", "点样办", "程序", "手续", "怎么申请", "如何办理"),
     "online": ("网上", "线上", "网办", "小程序", "网站", "app", "粤省事", "穗好办"),
 }
-TOPIC_LABELS = {"fees": "收费", "place": "办理地点", "materials": "所需材料", "time": "办理时限",
-                "eligibility": "申请条件", "process": "办理流程", "online": "网上办理"}
 TOPIC_FIELDS = {"fees": "fees", "place": "locations", "materials": "materials", "time": "time_limit",
                 "eligibility": "eligibility", "process": "steps", "online": "online_url"}
 _PAYLOAD_RE = re.compile(r"^\s*/\w+")

@@ -7,19 +7,32 @@ first district-and-street mention, and the first valid mainland phone number in 
 
 from __future__ import annotations
 
+import os
 import re
+from functools import lru_cache
+from pathlib import Path
 
 import phonenumbers
+import yaml
 
-from actions.services.validators import normalize_cn_phone
+from common.identity import normalize_cn_phone
 
 _LABELLED_PLACE_RE = re.compile(r"(?:事发地点|发生地点|事发地址|具体地址|地址|地点|位置)\s*[:：]\s*([^\n。；;]{2,80})")
-# The city's eleven districts (a generic "X区" would also match 小区, 社区, 园区 …).
-DISTRICTS = ("越秀", "海珠", "荔湾", "天河", "白云", "黄埔", "番禺", "花都", "南沙", "从化", "增城")
-_DISTRICT_PLACE_RE = re.compile(
-    r"((?:广州市)?(?:" + "|".join(DISTRICTS) + r")区[\u4e00-\u9fa5A-Za-z0-9]{1,24}?"
-    r"(?:路|街|大道|大街|巷|村|小区|花园|广场|公园|市场|站|号|苑|城|大厦|中心)(?:[0-9]{1,5}号)?)")
+# The city and its districts (a generic "X区" would also match 小区, 社区, 园区 …).
+CITY_FILE = Path(__file__).resolve().parent.parent / "config" / "city.yml"
 MAX_LETTER_SCAN = 5000
+
+
+@lru_cache(maxsize=1)
+def _district_place_re() -> re.Pattern[str]:
+    """The district-and-street pattern, built from ``CITY_FILE`` (env) or ``actions/config/city.yml``."""
+    path = Path(os.environ.get("CITY_FILE") or CITY_FILE)
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    city = re.escape(str(data.get("city", "")))
+    districts = "|".join(re.escape(str(d)) for d in data.get("districts") or [])
+    return re.compile(
+        rf"((?:{city})?(?:{districts})区[\u4e00-\u9fa5A-Za-z0-9]{{1,24}}?"
+        r"(?:路|街|大道|大街|巷|村|小区|花园|广场|公园|市场|站|号|苑|城|大厦|中心)(?:[0-9]{1,5}号)?)")
 
 
 def find_location(text: str) -> str | None:
@@ -28,7 +41,7 @@ def find_location(text: str) -> str | None:
     match = _LABELLED_PLACE_RE.search(text)
     if match:
         return match.group(1).strip(" ，,")
-    match = _DISTRICT_PLACE_RE.search(text)
+    match = _district_place_re().search(text)
     return match.group(1) if match else None
 
 

@@ -2,7 +2,7 @@
 
     .venv-app/bin/python -m bench.load.run [--seconds 40] [--levels 20,50,100]
 
-Starts the production stack (scripts/prod_stack.py: PostgreSQL, Redis, nginx, Rasa and
+Starts the production stack (devtools/prod_stack.py: PostgreSQL, Redis, nginx, Rasa and
 action servers, on free ports in a temp dir, CI model), runs locust headless against
 nginx's core listener at each concurrency, samples the resident memory of every process
 during the run, then does the same with one Rasa server and one action server (still
@@ -22,10 +22,9 @@ import tempfile
 import threading
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "scripts"))
+from devtools.prod_stack import Ports, ProdStack, missing_binaries
 
-from prod_stack import Ports, ProdStack, missing_binaries  # noqa: E402
+REPO = Path(__file__).resolve().parents[2]
 
 REPORT = REPO / "bench" / "REPORT_prod.md"
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
@@ -97,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     if reason:
         print(f"bench.load skipped: {reason}")
         return 0
-    from tests.live import ci_model
+    from devtools.live import ci_model
 
     levels = [int(x) for x in args.levels.split(",")]
     model = ci_model()

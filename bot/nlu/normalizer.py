@@ -1,7 +1,7 @@
 """Normalise Chinese text before tokenisation: full/half width, Traditional → Simplified.
 
 Runs first in the pipeline, on training data and at inference, using the project's
-single normalisation function (``knowledge.textnorm.normalize_aligned``), which keeps
+single normalisation function (``common.textnorm.normalize_aligned``), which keeps
 the text's length so entity annotations stay aligned. Chinese numerals are untouched.
 """
 
@@ -23,7 +23,7 @@ from rasa.shared.nlu.constants import (
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from knowledge.textnorm import normalize_aligned
+from common.textnorm import normalize_aligned
 
 
 @DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER], is_trainable=False)

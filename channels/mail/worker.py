@@ -38,13 +38,14 @@ from typing import Any
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
 
-from channels.core import BotMessage, CoreClient, CoreUnavailable, InboundMessage, hash_sender
+from channels.core import BotMessage, CoreClient, CoreUnavailable, InboundMessage
 from channels.mail import texts
 from channels.mail.parse import ParsedMail, parse_mail, read_message
 from channels.mail.render import Answer, RenderedReply, render_notice, render_reply
 from channels.mail.verify import MailSettings, automated_reason
 from channels.state import ChannelState, Claim
 from channels.state_redis import make_channel_state
+from common.identity import hash_sender
 
 log = logging.getLogger(__name__)
 

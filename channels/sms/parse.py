@@ -11,7 +11,7 @@ from typing import Any
 
 from channels.core import InboundMessage
 from channels.sms import texts
-from channels.twilio_common.phone import number_hash, to_e164
+from common.identity import number_hash, to_e164
 
 CHANNEL = "sms"
 SENDER_PREFIX = "sms-"

@@ -32,12 +32,13 @@ from telegram.ext import (
     filters,
 )
 
-from channels.core import BotMessage, CoreClient, CoreUnavailable, InboundMessage, hash_sender
+from channels.core import BotMessage, CoreClient, CoreUnavailable, InboundMessage
 from channels.state import ChannelState, Claim
 from channels.state_redis import make_channel_state
 from channels.telegram import texts
 from channels.telegram.render import parse_callback, render
 from channels.telegram.verify import TelegramSettings
+from common.identity import hash_sender
 
 log = logging.getLogger(__name__)
 

@@ -25,13 +25,13 @@ from typing import Any
 
 from flask import Blueprint, Response, request
 
-from channels.core import BotMessage, CoreClient, CoreUnavailable, Sender, hash_sender, seconds_setting
+from channels.core import BotMessage, CoreClient, CoreUnavailable, Sender, seconds_setting
 from channels.state import ChannelState, Claim
-from channels.twilio_common.phone import is_mobile, to_e164
 from channels.twilio_common.verify import SIGNATURE_HEADER, TwilioSettings, WebhookVerifier
 from channels.voice import render, texts
 from channels.voice.hours import AgentHours
 from channels.voice.parse import CHANNEL, CallInbound, GatherInput, parse_call, parse_gather, parse_step
+from common.identity import hash_sender, is_mobile, to_e164
 
 log = logging.getLogger(__name__)
 
@@ -349,8 +349,11 @@ class VoiceChannel:
 
 
 def number_value(kind: str | None, digits: str) -> str:
-    """What a typed number means: ``*`` is the X of an ID number's last four; a six-digit
-    booking reference gets its ``YY`` prefix. Returns "" when nothing usable was typed."""
+    """What a typed number means.
+
+    ``*`` is the X of an ID number's last four; a six-digit booking reference gets its ``YY``
+    prefix. Returns "" when nothing usable was typed.
+    """
     value = digits.replace("*", "X") if kind == "last4" else digits.replace("*", "")
     if kind == "booking_ref" and value.isdigit() and len(value) == 6:
         value = texts.BOOKING_REF_PREFIX + value

@@ -1,7 +1,8 @@
 """Human agent hours of the hotline: a daily window on working days, Asia/Shanghai.
 
-Working days follow the State Council's holiday schedule where ``chinese_calendar``
-knows the year (including weekend make-up days) and Monday–Friday otherwise.
+Working days are the city's one calendar (:mod:`common.calendar`): the State Council's
+holiday schedule where ``chinese_calendar`` knows the year (including weekend make-up
+days), else ``common/holidays.yml`` — the same days the bookings use.
 """
 
 from __future__ import annotations
@@ -9,21 +10,12 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
-from zoneinfo import ZoneInfo
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
+from common.calendar import is_working_day
+from common.clock import CITY_TZ
+
 DEFAULT_HOURS = "08:30-18:00"
 _HOURS_RE = re.compile(r"\s*([01]?\d|2[0-3]):([0-5]\d)\s*-\s*([01]?\d|2[0-4]):([0-5]\d)\s*")
-
-
-def is_working_day(day: dt.date) -> bool:
-    """True on official working days (Monday–Friday when the year is outside the calendar's data)."""
-    try:
-        import chinese_calendar
-
-        return bool(chinese_calendar.is_workday(day))
-    except (ImportError, NotImplementedError):
-        return day.weekday() < 5
 
 
 @dataclass(frozen=True)
@@ -54,7 +46,7 @@ class AgentHours:
         """True when a human agent is available at ``when`` (timezone-aware; naive means UTC)."""
         if when.tzinfo is None:
             when = when.replace(tzinfo=dt.UTC)
-        local = when.astimezone(SHANGHAI)
+        local = when.astimezone(CITY_TZ)
         return is_working_day(local.date()) and self.start <= local.time() < self.end
 
     def spoken(self) -> tuple[str, str]:

@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from channels.core import InboundMessage, hash_sender
-from channels.twilio_common.phone import to_e164
+from channels.core import InboundMessage
+from common.identity import hash_sender, to_e164
 
 CHANNEL = "voice"
 SENDER_PREFIX = "voice-"

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
-import knowledge.casework_models  # registers the operational tables
-import knowledge.staff_models  # noqa: F401  (registers the staff console tables)
+import console.models  # noqa: F401  (registers the staff console tables)
 from knowledge.db import make_engine
 from knowledge.models import Base
 from knowledge.settings import get_settings

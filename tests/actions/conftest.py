@@ -10,7 +10,7 @@ import pytest
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
-from knowledge.clock import CITY_TZ, city_today
+from common.clock import CITY_TZ, city_today
 from tests.domain_files import domain as load_domain
 
 
@@ -23,7 +23,7 @@ def domain() -> dict[str, Any]:
 def stores(seeded_url):
     from actions.settings import ActionSettings
     from actions.stores import Stores
-    from knowledge.casework import CaseworkRepository
+    from casework.repository import CaseworkRepository
     from knowledge.db import make_engine, session_factory
     from knowledge.repository import KnowledgeRepository
     from knowledge.search import KnowledgeSearch

@@ -14,7 +14,7 @@ from actions.appointment import (
     ValidateBookingForm,
     ranges_for,
 )
-from knowledge.casework import BookingRequest
+from casework.repository import BookingRequest
 from tests.actions.conftest import make_tracker, responses, run, slots_set
 
 PHONE = "+8613900001234"

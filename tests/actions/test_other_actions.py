@@ -64,7 +64,7 @@ def test_unknown_number_counts_as_a_failed_check_and_asks_for_the_number_again(s
     assert verify(stores, dispatcher, domain, "209901010000", "1234") == {"verify_last4": None,
                                                                          "application_no": None}
     assert responses(dispatcher) == ["utter_application_not_found"]
-    from actions.services.validators import hash_sender
+    from common.identity import hash_sender
 
     assert stores.casework.failed_verifications(hash_sender("s1")) == 1
 

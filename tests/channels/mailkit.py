@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from tests.channels.dovecot import DovecotServer, dovecot_unavailable_reason
+from devtools.dovecot import DovecotServer, dovecot_unavailable_reason
 
 MAILBOX_USER = "12345@citizen.example.test"
 MAILBOX_PASSWORD = "imap-test-password"

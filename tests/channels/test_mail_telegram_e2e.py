@@ -21,8 +21,8 @@ from channels.core import CoreClient, CoreSettings
 from channels.mail.verify import MailSettings
 from channels.mail.worker import MailWorker, Outcome
 from channels.state import ChannelState
-from tests.channels.dovecot import DovecotServer
-from tests.channels.fake_telegram import FakeBotAPI, fake_telegram  # noqa: F401
+from devtools.dovecot import DovecotServer
+from devtools.fake_telegram import FakeBotAPI
 from tests.channels.mailkit import (  # noqa: F401
     SmtpServer,
     citizen_mail,

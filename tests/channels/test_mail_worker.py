@@ -22,7 +22,7 @@ from channels.core import CoreClient, CoreSettings
 from channels.mail.verify import MailSettings
 from channels.mail.worker import HANDLED_KEYWORD, SEEN, MailWorker, Outcome, conversation_id
 from channels.state import ChannelState
-from tests.channels.dovecot import DovecotServer
+from devtools.dovecot import DovecotServer
 from tests.channels.mailkit import (  # noqa: F401 - fixtures
     MAILBOX_PASSWORD,
     MAILBOX_USER,
@@ -210,7 +210,7 @@ def test_mail_without_a_usable_sender_is_quarantined(env: dict[str, str], state:
 @pytest.mark.parametrize("capabilities", [None, "IMAP4rev1 LITERAL+ UIDPLUS MOVE"], ids=["idle", "polling"])
 def test_watches_the_mailbox_with_idle_or_polling(tmp_path: Path, smtp_server: SmtpServer, relay: RecordingRelay,
                                                   capabilities: str | None) -> None:
-    from tests.channels.dovecot import dovecot_unavailable_reason
+    from devtools.dovecot import dovecot_unavailable_reason
 
     if dovecot_unavailable_reason():
         pytest.skip(dovecot_unavailable_reason() or "")

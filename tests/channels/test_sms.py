@@ -13,7 +13,7 @@ from channels.core import CoreClient, CoreSettings
 from channels.sms import render, segments, texts
 from channels.sms.parse import Intent, classify, parse_webhook
 from channels.state import ChannelState
-from channels.twilio_common.phone import number_hash
+from common.identity import number_hash
 from server.app import create_app
 from tests.channels.twilio_helpers import BASE, TOKEN, FakeCore, bot, post_signed, sign, sms_form, texts_of, twiml
 

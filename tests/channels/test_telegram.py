@@ -22,7 +22,7 @@ from channels.telegram import texts
 from channels.telegram.adapter import ChatRateLimiter, TelegramAdapter, conversation_id, serve_polling
 from channels.telegram.render import parse_callback, render, split_text
 from channels.telegram.verify import TelegramSettings, TelegramSettingsError
-from tests.channels.fake_telegram import TOKEN, FakeBotAPI, fake_telegram  # noqa: F401
+from devtools.fake_telegram import TOKEN, FakeBotAPI
 from tests.channels.mailkit import RecordingRelay, relay  # noqa: F401
 
 REPO = Path(__file__).resolve().parents[2]

@@ -12,8 +12,8 @@ import pytest
 import requests
 
 from channels.state import ChannelState
-from channels.twilio_common.phone import number_hash
 from channels.voice import texts as voice_texts
+from common.identity import number_hash
 from server.app import create_app
 from tests.channels.twilio_helpers import (
     BASE,
@@ -58,7 +58,7 @@ def app_client(live_core, monkeypatch, tmp_path, sender):
 def sample_applications(live_core):
     """The sample applications of knowledge/seed/applications.yml in the live core's database
     (the seeded template holds the catalogue only; loading is a no-op when already present)."""
-    from knowledge.casework import CaseworkRepository
+    from casework.repository import CaseworkRepository
     from knowledge.db import make_engine, session_factory
 
     engine = make_engine(live_core.db_url)

@@ -6,11 +6,11 @@ import datetime as dt
 
 import pytest
 
-from channels.core import hash_sender
 from channels.state import ChannelState
 from channels.voice import render, texts
 from channels.voice.adapter import number_value
 from channels.voice.hours import AgentHours
+from common.identity import hash_sender
 from server.app import create_app
 from tests.channels.twilio_helpers import (
     BASE,
@@ -268,6 +268,14 @@ def test_agent_hours_follow_working_days_in_shanghai():
     assert not hours.is_open(dt.datetime(2026, 10, 1, 10, 0, tzinfo=WORKDAY_MORNING.tzinfo))  # National Day
     with pytest.raises(ValueError):
         AgentHours.parse("18:00-08:30")
+
+
+def test_agent_hours_use_the_bookings_holiday_file_after_the_library_ends():
+    """2027-01-01 is a Friday that only common/holidays.yml (not chinese-calendar) closes."""
+    hours = AgentHours.parse("08:30-18:00")
+    shanghai = WORKDAY_MORNING.tzinfo
+    assert not hours.is_open(dt.datetime(2027, 1, 1, 10, 0, tzinfo=shanghai))
+    assert hours.is_open(dt.datetime(2027, 1, 4, 10, 0, tzinfo=shanghai))  # the Monday after
 
 
 # -- SMS of the full answer ----------------------------------------------------------------------

@@ -8,8 +8,8 @@ from collections import Counter, defaultdict
 import pytest
 import yaml
 
+from common.textnorm import normalize, normalize_aligned
 from knowledge.settings import JIEBA_DICT_DIR, SEED_DIR
-from knowledge.textnorm import normalize, normalize_aligned
 from tests.conftest import SHARED
 from tests.domain_files import domain, intent_examples, strip_annotations
 
@@ -111,7 +111,7 @@ def test_synonym_targets_are_catalog_or_centre_ids():
 
 
 def test_heldout_scoring_uses_only_unseen_examples(examples):
-    from bench.nlu_data import plain, unseen_heldout
+    from devtools.nlu_data import plain, unseen_heldout
 
     train = {plain(raw) for rows in examples.values() for _, raw in rows}
     unseen = unseen_heldout()

@@ -19,7 +19,7 @@ import time
 import pytest
 import requests
 
-from tests.live import APP_PY, REPO, ci_model, free_port, load_sample_applications, rasa_available
+from devtools.live import APP_PY, REPO, ci_model, free_port, load_sample_applications, rasa_available
 
 pytestmark = [pytest.mark.rasa, pytest.mark.slow]
 

@@ -7,8 +7,8 @@ import threading
 
 import pytest
 
-from knowledge.casework import AlreadyBooked, BookingNotFound, BookingRequest, CaseworkRepository, SlotFull
-from knowledge.clock import city_today
+from casework.repository import AlreadyBooked, BookingNotFound, BookingRequest, CaseworkRepository, SlotFull
+from common.clock import city_today
 
 DAY = city_today() + dt.timedelta(days=7)
 
@@ -59,7 +59,7 @@ def test_cancel_frees_the_place_and_allows_a_new_booking(casework):
 
 
 def test_past_booking_does_not_block_a_new_one(casework):
-    from knowledge.casework_models import Booking
+    from casework.models import Booking
 
     with casework.factory() as s:
         s.add(Booking(ref="YY000001", service_id="passport", center_id="tianhe_center",

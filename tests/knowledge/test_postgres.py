@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.pg import PostgresServer, postgres_unavailable_reason
+from devtools.pg import PostgresServer, postgres_unavailable_reason
 
 pytestmark = pytest.mark.postgres
 
@@ -63,8 +63,8 @@ def test_concurrent_bookings_on_postgres_fill_exactly_the_capacity(pg_url):
     import datetime as dt
     import threading
 
-    from knowledge.casework import BookingRequest, CaseworkRepository, SlotFull
-    from knowledge.clock import city_today
+    from casework.repository import BookingRequest, CaseworkRepository, SlotFull
+    from common.clock import city_today
     from knowledge.db import session_factory
 
     engine, _ = seeded(pg_url)

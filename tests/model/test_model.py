@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from tests.live import RASA_BIN, REPO, ci_model, rasa_available
+from devtools.live import RASA_BIN, REPO, ci_model, rasa_available
 
 pytestmark = [pytest.mark.rasa, pytest.mark.slow]
 

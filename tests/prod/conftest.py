@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.live import REPO, ci_model
-
-sys.path.insert(0, str(REPO / "scripts"))
-
-from prod_stack import Ports, ProdStack, missing_binaries
+from devtools.live import ci_model
+from devtools.prod_stack import Ports, ProdStack, missing_binaries
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from tests.live import APP_PY, REPO
+from devtools.live import APP_PY, REPO
 
 RASA_PY = REPO / ".venv-rasa" / "bin" / "python"
 

@@ -10,15 +10,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from actions.services.dates import parse_date, parse_time, parse_when
-from actions.services.validators import (
+from common import pii
+from common.identity import (
     id_check_digit,
     normalize_cn_mobile,
     normalize_cn_phone,
     validate_id_number,
 )
-from knowledge import pii
-from knowledge.pii import mask_pii, mask_text
-from knowledge.textnorm import normalize, normalize_aligned
+from common.pii import mask_pii, mask_text
+from common.textnorm import normalize, normalize_aligned
 
 PROPERTY = settings(max_examples=200, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 CN = dt.timezone(dt.timedelta(hours=8))
@@ -93,22 +93,22 @@ def test_phone_normalisation_never_raises_and_is_a_fixed_point(text: str) -> Non
 
 def test_every_process_masks_with_the_one_rule_set() -> None:
     # The Rasa side (tracker store, JSON logs), the action server and the staff console used to
-    # carry their own copies; they must keep using the single one in knowledge/pii.py.
+    # carry their own copies; they must keep using the single one in common/pii.py.
     import ast
     from pathlib import Path
 
-    from bot import jsonlog
-    from knowledge import staff_inbox
+    from common import jsonlog
+    from console import inbox as staff_inbox
 
     assert mask_text is mask_pii is pii.mask_text
     assert jsonlog.mask_text is pii.mask_text and staff_inbox.mask_pii is pii.mask_text
     repo = Path(pii.__file__).resolve().parent.parent
-    maskers = sorted(str(path.relative_to(repo)) for pkg in ("actions", "bot", "channels", "knowledge", "server")
+    maskers = sorted(str(path.relative_to(repo)) for pkg in ("actions", "bot", "casework", "channels", "common", "console", "knowledge", "server")
                      for path in (repo / pkg).rglob("*.py")
                      for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
                      if isinstance(node, ast.FunctionDef) and node.name in {"mask_text", "mask_pii", "mask_value"})
-    assert maskers == ["knowledge/pii.py", "knowledge/pii.py"]  # mask_text and mask_value; mask_pii is an alias
-    assert "from knowledge.pii import" in (repo / "bot" / "tracker_store.py").read_text(encoding="utf-8")
+    assert maskers == ["common/pii.py", "common/pii.py"]  # mask_text and mask_value; mask_pii is an alias
+    assert "from common.pii import" in (repo / "bot" / "tracker_store.py").read_text(encoding="utf-8")
 
 
 @PROPERTY

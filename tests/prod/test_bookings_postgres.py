@@ -10,9 +10,9 @@ from collections.abc import Iterator
 import pytest
 from rasa_sdk.executor import CollectingDispatcher
 
+from devtools.pg import PostgresServer, postgres_unavailable_reason
 from tests.actions.conftest import make_tracker
 from tests.domain_files import domain as load_domain
-from tests.pg import PostgresServer, postgres_unavailable_reason
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
@@ -24,7 +24,7 @@ def pg_stores(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
         pytest.skip(reason)
     from actions.settings import ActionSettings
     from actions.stores import Stores
-    from knowledge.casework import CaseworkRepository
+    from casework.repository import CaseworkRepository
     from knowledge.db import make_engine, session_factory
     from knowledge.migrate import upgrade
     from knowledge.repository import KnowledgeRepository
@@ -50,8 +50,8 @@ def pg_stores(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
 def test_fifty_concurrent_confirmations_book_exactly_the_last_places_and_offer_the_rest_other_slots(
         pg_stores, monkeypatch: pytest.MonkeyPatch) -> None:
     from actions.appointment import ActionBookAppointment, ranges_for
-    from knowledge.casework import BookingRequest
-    from knowledge.clock import CITY_TZ, city_today
+    from casework.repository import BookingRequest
+    from common.clock import CITY_TZ, city_today
 
     stores = pg_stores
     moment = dt.datetime.combine(city_today(), dt.time(10, 0), tzinfo=CITY_TZ)

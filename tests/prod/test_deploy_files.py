@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from prod_stack import (
+
+from devtools.prod_stack import (
     NGINX_TEMPLATE,
     PROD_ENDPOINTS,
     REPO,
@@ -18,7 +19,6 @@ from prod_stack import (
     render_compose_nginx,
     render_nginx_conf,
 )
-
 from tests.prod.helpers import RASA_PY, rasa_env, rasa_venv_missing
 
 DEPLOY = REPO / "deploy"
@@ -116,9 +116,31 @@ def test_the_rasa_image_holds_every_repo_module_the_bot_package_imports() -> Non
     copied = [t for ln in (DEPLOY / "Containerfile.rasa").read_text(encoding="utf-8").splitlines()
               if ln.startswith("COPY ") for t in ln.split()[1:-1] if not t.startswith("--")]
     needed = _first_party_imports("bot")
-    assert "knowledge/textnorm.py" in needed  # the normaliser's; the check must see through imports
+    assert "common/textnorm.py" in needed  # the normaliser's; the check must see through imports
     missing = [m for m in sorted(needed) if not any(m == c or (c.endswith("/") and m.startswith(c)) for c in copied)]
     assert missing == []
+
+
+def _copied(name: str) -> list[str]:
+    return [t for ln in (DEPLOY / name).read_text(encoding="utf-8").splitlines()
+            if ln.startswith("COPY ") for t in ln.split()[1:-1] if not t.startswith("--")]
+
+
+@pytest.mark.parametrize("name", ["Containerfile.app", "Containerfile.rasa"])
+def test_containerfiles_copy_whole_packages_never_single_modules(name: str) -> None:
+    sources = _copied(name)
+    assert not [s for s in sources if s.endswith(".py")], sources
+    packages = [s for s in sources if (REPO / s / "__init__.py").is_file()]
+    assert "common/" in packages and all(s.endswith("/") and s.count("/") == 1 for s in packages)
+
+
+def test_the_app_image_holds_every_repo_module_its_servers_import() -> None:
+    copied = _copied("Containerfile.app")
+    needed = set().union(*(_first_party_imports(p) for p in ("server", "actions", "channels")))
+    assert "casework/repository.py" in needed and "console/web/__init__.py" in needed
+    missing = [m for m in sorted(needed) if not any(m.startswith(c) for c in copied if c.endswith("/"))]
+    assert missing == []
+    assert not any(c.startswith(("devtools", "tests", "bench", "bot")) for c in copied)
 
 
 def test_the_compose_nginx_config_is_the_rendered_template() -> None:

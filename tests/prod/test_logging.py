@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from bot.jsonlog import JsonFormatter, configure, request_id_var
+from common.jsonlog import JsonFormatter, configure, request_id_var
+from devtools.live import APP_PY, REPO, free_port
 from server.logging_setup import RequestIdMiddleware
-from tests.live import APP_PY, REPO, free_port
 
 PHONE, ID_NUMBER, EMAIL = "13900001234", "44010619900101123X", "zhang.san@example.com"
 

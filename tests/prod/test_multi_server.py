@@ -13,7 +13,8 @@ import time
 
 import pytest
 import requests
-from prod_stack import ProdStack
+
+from devtools.prod_stack import ProdStack
 
 pytestmark = [pytest.mark.rasa, pytest.mark.slow, pytest.mark.postgres]
 
@@ -93,7 +94,7 @@ def test_a_booking_across_both_servers_works_and_the_tracker_rows_hold_no_person
     assert PHONE not in stored and "139****5678" in stored
     assert any(r.get("sealed_value") for r in rows if r["event"] == "slot" and r["name"] == "phone")
 
-    from knowledge.casework import CaseworkRepository
+    from casework.repository import CaseworkRepository
     from knowledge.db import make_engine, session_factory
 
     engine = make_engine(prod_stack.db_url("knowledge"))
@@ -149,8 +150,8 @@ def test_oversized_bodies_get_413_at_every_public_listener(prod_stack: ProdStack
 
 
 def test_a_full_restart_keeps_bookings_cases_opt_outs_knowledge_and_conversations(prod_stack: ProdStack) -> None:
+    from casework.repository import CaseworkRepository
     from channels.state import ChannelState
-    from knowledge.casework import CaseworkRepository
     from knowledge.db import make_engine, session_factory
 
     sender = "prod-restart"

@@ -31,8 +31,8 @@ class Staff:
 @pytest.fixture
 def staff(seeded_url: str, tmp_path) -> Iterator[Staff]:
     """The app server (``server.create_app``) with the console on a private seeded database."""
-    from knowledge.staff_workflow import ReviewWorkflow
-    from knowledge.web.staff.deps import accounts, casework_repo, knowledge_repo
+    from console.web.deps import accounts, casework_repo, knowledge_repo
+    from console.workflow import ReviewWorkflow
     from server import create_app
 
     app = create_app({"TESTING": True, "KNOWLEDGE_DB_URL": seeded_url, "SECRET_KEY": secrets.token_hex(32),

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from knowledge.web.staff.settings import StaffConfigError, resolve_secret_key
+from console.web.settings import StaffConfigError, resolve_secret_key
 from tests.conftest import REPO
 from tests.staff.conftest import PASSWORD, as_user, login, post, token
 
@@ -164,7 +164,7 @@ def _cli(args: list[str], db_url: str, stdin: bytes = b"", env: dict[str, str] |
 
 
 def test_create_admin_reads_the_password_from_stdin(db_url):
-    from knowledge.accounts import AccountRepository
+    from console.accounts import AccountRepository
     from knowledge.db import make_engine, session_factory
 
     out = _cli(["create-admin", "--username", "root_admin"], db_url, stdin=b"a-long-admin-pass\n")
@@ -184,7 +184,7 @@ def test_create_admin_reads_the_password_from_env_and_refuses_weak_ones(db_url):
 
 
 def test_a_fresh_database_has_no_account_to_log_in_with(db_url):
-    from knowledge.accounts import AccountRepository
+    from console.accounts import AccountRepository
     from knowledge.db import make_engine, session_factory
 
     assert AccountRepository(session_factory(make_engine(db_url))).count() == 0

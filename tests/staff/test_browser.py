@@ -32,7 +32,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture
 def core(request: pytest.FixtureRequest) -> object | None:
     """The live Rasa core when the Rasa venv is there, else None (the web-chat step is skipped)."""
-    from tests.live import rasa_available
+    from devtools.live import rasa_available
 
     return None if rasa_available() else request.getfixturevalue("live_core")
 
@@ -44,7 +44,7 @@ def live_server(seeded_url: str, tmp_path: Path, core: object | None,
     there is one (so the action server sees what staff publish), else on a private seeded one."""
     from waitress import create_server
 
-    from knowledge.accounts import AccountRepository
+    from console.accounts import AccountRepository
     from knowledge.db import get_engine, session_factory
     from server import create_app
 

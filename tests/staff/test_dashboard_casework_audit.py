@@ -8,8 +8,8 @@ import io
 import json
 import sqlite3
 
-from knowledge.casework import BookingRequest
-from knowledge.clock import CITY_TZ, city_today
+from casework.repository import BookingRequest
+from common.clock import CITY_TZ, city_today
 from tests.staff.conftest import as_user, post
 
 TRACKER_DDL = ("CREATE TABLE events (id INTEGER PRIMARY KEY, sender_id VARCHAR(255) NOT NULL, "
@@ -34,10 +34,10 @@ def test_dashboard_without_tracker_data_says_so(client, staff):
 
 def test_dashboard_warns_when_bookings_rely_on_the_fallback_holiday_list(client, staff, monkeypatch):
     as_user(client, "editor")
-    monkeypatch.setattr("knowledge.web.staff.dashboard.city_today", lambda: dt.date(2026, 12, 20))
+    monkeypatch.setattr("console.web.dashboard.city_today", lambda: dt.date(2026, 12, 20))
     page = client.get("/staff/dashboard").get_data(as_text=True)
     assert 'id="calendar-notice"' in page and "2027" in page
-    monkeypatch.setattr("knowledge.web.staff.dashboard.city_today", lambda: dt.date(2026, 6, 1))
+    monkeypatch.setattr("console.web.dashboard.city_today", lambda: dt.date(2026, 6, 1))
     assert 'id="calendar-notice"' not in client.get("/staff/dashboard").get_data(as_text=True)
 
 
@@ -162,8 +162,7 @@ def test_migration_matches_the_staff_models(db_url):
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
 
-    import knowledge.casework_models
-    import knowledge.staff_models  # noqa: F401
+    import console.models  # noqa: F401
     from knowledge.db import make_engine
     from knowledge.models import Base
 

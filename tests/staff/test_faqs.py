@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from knowledge.clock import city_today
+from common.clock import city_today
 from knowledge.models import FaqStatus
 from knowledge.search import KnowledgeSearch
 from tests.staff.conftest import as_user, login, post

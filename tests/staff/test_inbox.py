@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from console.inbox import group_questions, mask_pii
 from knowledge.search import KnowledgeSearch
-from knowledge.staff_inbox import group_questions, mask_pii
 from tests.staff.conftest import as_user, post
 
 

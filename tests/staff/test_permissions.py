@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from knowledge.web.staff.security import PERMISSIONS
+from console.web.security import PERMISSIONS
 from tests.staff.conftest import USERS, as_user, token
 
 APP_NO = "202611100012"

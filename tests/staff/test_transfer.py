@@ -9,8 +9,8 @@ import time
 
 import pytest
 
+from common.textnorm import normalize
 from knowledge.tabular import FAQ_COLUMNS, read_csv, read_xlsx
-from knowledge.textnorm import normalize
 from tests.conftest import SHARED
 from tests.staff.conftest import as_user, post
 

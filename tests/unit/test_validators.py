@@ -1,4 +1,4 @@
-"""Phone and ID validation, masking and sender hashing (actions.services.validators).
+"""Phone and ID validation, masking and sender hashing (common.identity).
 
 Every ID number here is generated with a valid check digit from an obviously fake pattern
 (area 110101, born 1990-01-01, sequence 000–009) and every mobile has 0000 as its middle
@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from actions.services.validators import (
+from common.identity import (
     DEFAULT_SENDER_HASH_SALT,
     SENDER_HASH_SALT_ENV,
     hash_sender,
@@ -28,7 +28,7 @@ from actions.services.validators import (
     normalize_cn_phone,
     validate_id_number,
 )
-from knowledge.pii import mask_pii
+from common.pii import mask_pii
 
 TODAY = dt.date(2026, 11, 25)
 PROVINCES = ["11", "15", "21", "23", "31", "37", "41", "46", "50", "54", "61", "65", "71", "81", "82", "83", "91"]

@@ -1,4 +1,4 @@
-"""Working days of service centres (actions.services.workdays): plain pytest, no network."""
+"""Working days of service centres (common.calendar): plain pytest, no network."""
 
 from __future__ import annotations
 
@@ -9,20 +9,17 @@ from pathlib import Path
 import chinese_calendar
 import pytest
 import yaml
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
-from actions.services.workdays import (
+from common.calendar import (
     DEFAULT_HOLIDAYS_FILE,
     HOLIDAYS_FILE_ENV,
     HolidayCalendar,
     calendar_warnings,
     is_working_day,
-    next_working_days,
 )
 
 D = dt.date
-LOGGER = "actions.services.workdays"
+LOGGER = "common.calendar"
 
 
 def write_calendar(path: Path, holidays: list[str] | None = None, workdays: list[str] | None = None) -> Path:
@@ -163,7 +160,7 @@ def test_default_calendar_warnings_include_years_looked_up() -> None:
 def test_committed_holidays_file_is_honoured(day: dt.date, expected: bool) -> None:
     calendar = HolidayCalendar()
     assert is_working_day(day, calendar) is expected
-    assert "actions/config/holidays.yml" in calendar.warnings()[0]
+    assert "common/holidays.yml" in calendar.warnings()[0]
 
 
 def test_committed_holidays_file_only_lists_years_chinese_calendar_lacks() -> None:
@@ -225,56 +222,3 @@ def test_empty_calendar_file_means_weekdays_only(tmp_path: Path) -> None:
     assert is_working_day(D(2027, 10, 2), calendar) is False
 
 
-# --- next_working_days ----------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("start", "n", "expected"),
-    [
-        # National Day week, then a make-up Saturday.
-        (D(2026, 9, 30), 3, [D(2026, 10, 8), D(2026, 10, 9), D(2026, 10, 10)]),
-        # 中秋 2026-09-25 … 09-27 (Friday to Sunday).
-        (D(2026, 9, 24), 2, [D(2026, 9, 28), D(2026, 9, 29)]),
-        # 春节 2026-02-15 … 02-23.
-        (D(2026, 2, 13), 2, [D(2026, 2, 14), D(2026, 2, 24)]),
-        (D(2026, 11, 25), 0, []),
-    ],
-)
-def test_next_working_days_skip_holidays_and_weekends(start: dt.date, n: int, expected: list[dt.date]) -> None:
-    assert next_working_days(start, n) == expected
-
-
-def test_next_working_days_can_include_the_start() -> None:
-    assert next_working_days(D(2026, 11, 25), 2, include_start=True) == [D(2026, 11, 25), D(2026, 11, 26)]
-    assert next_working_days(D(2026, 10, 1), 1, include_start=True) == [D(2026, 10, 8)]
-
-
-def test_next_working_days_cross_into_the_fallback_year(tmp_path: Path) -> None:
-    calendar = HolidayCalendar(write_calendar(tmp_path / "newyear.yml", holidays=["2027-01-01"]))
-    assert next_working_days(D(2026, 12, 30), 3, calendar) == [D(2026, 12, 31), D(2027, 1, 4), D(2027, 1, 5)]
-    assert len(calendar.warnings()) == 1
-
-
-def test_next_working_days_rejects_a_negative_count() -> None:
-    with pytest.raises(ValueError):
-        next_working_days(D(2026, 11, 25), -1)
-
-
-def test_next_working_days_gives_up_on_a_calendar_closed_all_year(tmp_path: Path) -> None:
-    every_day = [(D(2027, 1, 1) + dt.timedelta(days=i)).isoformat() for i in range(365)]
-    calendar = HolidayCalendar(write_calendar(tmp_path / "closed.yml", holidays=every_day))
-    with pytest.raises(ValueError, match="no working day"):
-        next_working_days(D(2026, 12, 31), 1, calendar)
-
-
-@settings(max_examples=60, deadline=None, database=None)
-@given(start=st.dates(min_value=D(2025, 6, 1), max_value=D(2027, 11, 30)), n=st.integers(0, 12))
-def test_next_working_days_returns_exactly_the_working_days_in_between(start: dt.date, n: int) -> None:
-    calendar = HolidayCalendar(DEFAULT_HOLIDAYS_FILE)
-    days = next_working_days(start, n, calendar)
-    assert len(days) == n
-    assert all(start < day for day in days)
-    assert days == sorted(set(days))
-    if days:
-        between = [start + dt.timedelta(days=i) for i in range(1, (days[-1] - start).days + 1)]
-        assert [day for day in between if is_working_day(day, calendar)] == days

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
+from channels.webchat.relay import UNAVAILABLE_TEXT, ChatSettings
 from server import create_app
-from server.webchat import UNAVAILABLE_TEXT, ChatSettings
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
 
@@ -262,11 +262,11 @@ def test_an_answer_that_is_not_a_list_of_messages_gives_503(client, fake_rasa, r
 
 
 def test_logs_carry_neither_the_message_nor_the_sender_id(client, fake_rasa, caplog, monkeypatch):
-    caplog.set_level(logging.DEBUG, logger="server.webchat")
+    caplog.set_level(logging.DEBUG, logger="channels.webchat.relay")
     post(client, sender="sender4711", message="我的身份证号是某某")
     monkeypatch.setenv("RASA_URL", f"http://127.0.0.1:{closed_port()}")
     post(client, sender="sender4711", message="我的身份证号是某某")
-    records = [r for r in caplog.records if r.name == "server.webchat"]
+    records = [r for r in caplog.records if r.name == "channels.webchat.relay"]
     assert {r.levelno for r in records} == {logging.INFO, logging.WARNING}
     assert "sender4711" not in caplog.text and "身份证" not in caplog.text
 

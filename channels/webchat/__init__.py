@@ -1,0 +1,1 @@
+"""Web chat channel: the page (Jinja template + static script and style) and its JSON relay to the core."""

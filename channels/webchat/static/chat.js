@@ -1,0 +1,205 @@
+(function () {
+  "use strict";
+  var ERROR_TEXT = "网络或服务暂时不可用，请稍后再试，或拨打12345";
+  var EMPTY_TEXT = "暂未收到回复，您可以换个说法再试，或拨打12345咨询。";
+  var HINT_TEXT = "您好！请直接输入您要咨询的事项，例如“结婚登记要带什么”“预约办理社保卡”“查询办件进度”。";
+  var STORAGE_KEY = "citizen-webchat-sender";
+  var SENDER_RE = /^[A-Za-z0-9_-]{1,64}$/;
+  var timeoutMs = parseInt(document.body.getAttribute("data-timeout-ms"), 10) || 30000;
+
+  var list = document.getElementById("messages");
+  var form = document.getElementById("composer");
+  var input = document.getElementById("input");
+  var sendButton = document.getElementById("send");
+  var newChat = document.getElementById("new-chat");
+
+  var memorySender = null;   // used when sessionStorage is unavailable (private mode, blocked storage)
+  var busy = false;
+  var generation = 0;        // bumped by 新对话 so late answers of the old conversation are dropped
+
+  function randomId() {
+    var bytes = new Uint8Array(16);
+    if (window.crypto && window.crypto.getRandomValues) {
+      window.crypto.getRandomValues(bytes);
+    } else {
+      for (var i = 0; i < bytes.length; i++) { bytes[i] = Math.floor(Math.random() * 256); }
+    }
+    var hex = "";
+    for (var j = 0; j < bytes.length; j++) { hex += ("0" + bytes[j].toString(16)).slice(-2); }
+    return "w" + hex;
+  }
+
+  function storeSender(id) {
+    memorySender = id;
+    try { window.sessionStorage.setItem(STORAGE_KEY, id); } catch (e) { /* keep it in memory */ }
+  }
+
+  function currentSender() {
+    var id = null;
+    try { id = window.sessionStorage.getItem(STORAGE_KEY); } catch (e) { id = null; }
+    if (!id || !SENDER_RE.test(id)) { id = memorySender; }
+    if (!id || !SENDER_RE.test(id)) { id = randomId(); }
+    storeSender(id);
+    return id;
+  }
+
+  function scrollDown() { list.scrollTop = list.scrollHeight; }
+
+  function removeHint() {
+    var hint = list.querySelector(".hint");
+    if (hint) { list.removeChild(hint); }
+  }
+
+  function showHint() {
+    var p = document.createElement("p");
+    p.className = "hint";
+    p.textContent = HINT_TEXT;
+    list.appendChild(p);
+  }
+
+  // Message text always goes through textContent: bot and user text is never parsed as HTML.
+  function addBubble(kind, text) {
+    removeHint();
+    var row = document.createElement("div");
+    row.className = "row " + kind;
+    var bubble = document.createElement("div");
+    bubble.className = "bubble";
+    bubble.textContent = text;
+    row.appendChild(bubble);
+    list.appendChild(row);
+    scrollDown();
+    return row;
+  }
+
+  function addNote(text) {
+    var p = document.createElement("p");
+    p.className = "note";
+    p.textContent = text;
+    list.appendChild(p);
+    scrollDown();
+  }
+
+  function addChips(buttons) {
+    var group = document.createElement("div");
+    group.className = "chips";
+    buttons.forEach(function (b) {
+      if (!b || typeof b.payload !== "string" || !b.payload) { return; }
+      var title = (typeof b.title === "string" && b.title) ? b.title : b.payload;
+      var chip = document.createElement("button");
+      chip.type = "button";
+      chip.className = "chip";
+      chip.textContent = title;
+      chip.addEventListener("click", function () { send(b.payload, title); });
+      group.appendChild(chip);
+    });
+    if (!group.firstChild) { return false; }
+    list.appendChild(group);
+    scrollDown();
+    return true;
+  }
+
+  // Once the citizen says something new, earlier buttons no longer apply (no double bookings).
+  function disableChips() {
+    var chips = list.querySelectorAll(".chip");
+    for (var i = 0; i < chips.length; i++) { chips[i].disabled = true; }
+  }
+
+  function render(messages) {
+    var shown = 0;
+    messages.forEach(function (m) {
+      if (!m || typeof m !== "object") { return; }
+      if (typeof m.text === "string" && m.text.trim()) { addBubble("bot", m.text); shown++; }
+      if (Array.isArray(m.buttons) && m.buttons.length && addChips(m.buttons)) { shown++; }
+      // Messages carrying only "custom" (e.g. a hand-off signal) are for the channel, not for display.
+    });
+    if (!shown) { addNote(EMPTY_TEXT); }
+  }
+
+  function setBusy(value) {
+    busy = value;
+    sendButton.disabled = value;
+  }
+
+  function send(payload, shownText) {
+    if (busy) { return false; }
+    var sender = currentSender();
+    var mine = generation;
+    setBusy(true);
+    disableChips();
+    addBubble("user", shownText);
+    var typing = addBubble("bot typing", "正在输入…");
+    var controller = window.AbortController ? new AbortController() : null;
+    var timer = controller ? setTimeout(function () { controller.abort(); }, timeoutMs) : null;
+
+    fetch("api/message", {
+      method: "POST",
+      headers: { "Content-Type": "application/json", "Accept": "application/json" },
+      body: JSON.stringify({ sender: sender, message: payload }),
+      credentials: "same-origin",
+      signal: controller ? controller.signal : undefined
+    }).then(function (res) {
+      return res.json().then(
+        function (body) { return { ok: res.ok, status: res.status, body: body }; },
+        function () { return { ok: false, status: res.status, body: null }; });
+    }).then(function (r) {
+      if (mine !== generation) { return; }
+      if (r.ok && r.body && Array.isArray(r.body.messages)) {
+        render(r.body.messages);
+      } else if (r.status === 400 && r.body && typeof r.body.message === "string") {
+        addBubble("error", r.body.message);
+      } else {
+        addBubble("error", ERROR_TEXT);
+      }
+    }).catch(function () {
+      if (mine === generation) { addBubble("error", ERROR_TEXT); }
+    }).then(function () {
+      if (timer) { clearTimeout(timer); }
+      if (typing.parentNode) { typing.parentNode.removeChild(typing); }
+      if (mine === generation) { setBusy(false); }
+    });
+    return true;
+  }
+
+  function submit() {
+    var text = input.value.trim();
+    if (!text || busy) { return; }
+    if (send(text, text)) {
+      input.value = "";
+      autosize();
+    }
+    input.focus();
+  }
+
+  function autosize() {
+    input.style.height = "auto";
+    input.style.height = Math.min(input.scrollHeight + 2, 140) + "px";
+  }
+
+  form.addEventListener("submit", function (e) { e.preventDefault(); submit(); });
+
+  input.addEventListener("keydown", function (e) {
+    // Enter while a Chinese IME is composing picks a candidate; it must not send.
+    if (e.key === "Enter" && !e.shiftKey && !e.isComposing && e.keyCode !== 229) {
+      e.preventDefault();
+      submit();
+    }
+  });
+
+  input.addEventListener("input", autosize);
+
+  newChat.addEventListener("click", function (e) {
+    e.preventDefault();
+    generation++;
+    storeSender(randomId());
+    while (list.firstChild) { list.removeChild(list.firstChild); }
+    showHint();
+    setBusy(false);
+    input.value = "";
+    autosize();
+    input.focus();
+  });
+
+  currentSender();
+  showHint();
+  input.focus();
+})();

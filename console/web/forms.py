@@ -1,0 +1,134 @@
+"""WTForms of the staff console (each carries its CSRF token)."""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileAllowed, FileField, FileRequired
+from wtforms import BooleanField, DateField, PasswordField, SelectField, StringField, TextAreaField
+from wtforms.fields import SelectChoice
+from wtforms.validators import DataRequired, EqualTo, Length, Optional
+
+from common.status import APPLICATION_STATUS_LABELS, TOPIC_LABELS
+from knowledge.validation import FAQ_TOPICS
+
+
+def choices(pairs: list[tuple[str, str]]) -> list[SelectChoice]:
+    """Select options from (value, label) pairs."""
+    return [SelectChoice(value, label) for value, label in pairs]
+
+
+ROLE_CHOICES = [("editor", "编辑"), ("reviewer", "审核人"), ("admin", "管理员")]
+
+
+class LoginForm(FlaskForm):
+    """Sign in."""
+
+    username = StringField("用户名", validators=[DataRequired(), Length(max=64)])
+    password = PasswordField("密码", validators=[DataRequired(), Length(max=200)])
+
+
+class PasswordForm(FlaskForm):
+    """Change one's own password."""
+
+    current = PasswordField("当前密码", validators=[DataRequired()])
+    new = PasswordField("新密码", validators=[DataRequired(), Length(min=10, max=200)])
+    confirm = PasswordField("确认新密码", validators=[EqualTo("new", message="两次输入的新密码不一致")])
+
+
+class FaqForm(FlaskForm):
+    """Create or edit an FAQ (the review workflow decides when it goes live)."""
+
+    question = StringField("标准问题", validators=[DataRequired(), Length(max=1000)])
+    alternatives = TextAreaField("其他问法（每行一个）", validators=[Optional()])
+    answer = TextAreaField("答案", validators=[DataRequired(), Length(max=20000)])
+    service_id = SelectField("关联服务", choices=[], validate_choice=False)
+    topic = SelectField("主题", choices=choices([(t, TOPIC_LABELS[t]) for t in FAQ_TOPICS]), default="other")
+    owner_department = StringField("责任部门", validators=[Optional(), Length(max=200)])
+    effective_from = DateField("生效日期", validators=[Optional()])
+    expires_on = DateField("失效日期", validators=[Optional()])
+
+    def data_dict(self) -> dict[str, object]:
+        """The record for the repository."""
+        return {
+            "question": self.question.data,
+            "alternatives": [ln.strip() for ln in (self.alternatives.data or "").splitlines() if ln.strip()],
+            "answer": self.answer.data,
+            "service_id": self.service_id.data or None,
+            "topic": self.topic.data,
+            "owner_department": self.owner_department.data or "",
+            "effective_from": self.effective_from.data,
+            "expires_on": self.expires_on.data,
+        }
+
+
+class ServiceForm(FlaskForm):
+    """Create or edit a service guide (live at once, audited)."""
+
+    id = StringField("服务编号", validators=[DataRequired(), Length(max=64)])
+    name = StringField("服务名称", validators=[DataRequired(), Length(max=200)])
+    category = StringField("类别", validators=[DataRequired(), Length(max=64)])
+    audience = SelectField("服务对象", choices=choices([("citizen", "个人"), ("enterprise", "企业")]))
+    department = StringField("主管部门", validators=[DataRequired(), Length(max=200)])
+    summary = TextAreaField("简介", validators=[DataRequired()])
+    keywords = TextAreaField("关键词（每行一个）", validators=[Optional()])
+    eligibility = TextAreaField("办理条件", validators=[DataRequired()])
+    materials = TextAreaField("所需材料（每行一项）", validators=[DataRequired()])
+    steps = TextAreaField("办理流程（每行一步）", validators=[DataRequired()])
+    locations = TextAreaField("办理地点", validators=[DataRequired()])
+    time_limit = StringField("办理时限", validators=[DataRequired()])
+    fees = StringField("收费标准", validators=[DataRequired()])
+    online_url = StringField("网上办理地址", validators=[Optional(), Length(max=500)])
+    forms = TextAreaField("表格（每行：名称 | 网址）", validators=[Optional()])
+    legal_basis = TextAreaField("法律依据（每行一项）", validators=[Optional()])
+
+    def data_dict(self) -> dict[str, object]:
+        """The record for the repository."""
+        def lines(value: str | None) -> list[str]:
+            return [ln.strip() for ln in (value or "").splitlines() if ln.strip()]
+
+        forms = []
+        for ln in lines(self.forms.data):
+            name, _, url = ln.partition("|")
+            forms.append({"name": name.strip(), "url": url.strip()})
+        return {
+            "id": (self.id.data or "").strip(), "name": self.name.data, "category": self.category.data,
+            "audience": self.audience.data, "department": self.department.data, "summary": self.summary.data,
+            "keywords": lines(self.keywords.data), "eligibility": self.eligibility.data,
+            "materials": lines(self.materials.data), "steps": lines(self.steps.data),
+            "locations": self.locations.data, "time_limit": self.time_limit.data, "fees": self.fees.data,
+            "online_url": self.online_url.data or "", "forms": forms, "legal_basis": lines(self.legal_basis.data),
+        }
+
+
+class ImportForm(FlaskForm):
+    """Upload a CSV, XLSX or YAML file."""
+
+    file = FileField("文件", validators=[FileRequired("请选择文件"),
+                                         FileAllowed(["csv", "xlsx", "yml", "yaml"], "仅支持 CSV、XLSX、YAML")])
+    dry_run = BooleanField("仅预演（不写入）", default=True)
+
+
+class UserForm(FlaskForm):
+    """Create a staff account."""
+
+    username = StringField("用户名", validators=[DataRequired(), Length(min=3, max=64)])
+    display_name = StringField("姓名", validators=[Optional(), Length(max=100)])
+    role = SelectField("角色", choices=choices(ROLE_CHOICES))
+    password = PasswordField("初始密码", validators=[DataRequired(), Length(min=10, max=200)])
+
+
+class UserEditForm(FlaskForm):
+    """Change an account's role, status or password."""
+
+    display_name = StringField("姓名", validators=[Optional(), Length(max=100)])
+    role = SelectField("角色", choices=choices(ROLE_CHOICES))
+    active = BooleanField("启用")
+    password = PasswordField("重设密码（留空不改）", validators=[Optional(), Length(min=10, max=200)])
+
+
+class ApplicationStatusForm(FlaskForm):
+    """Record a new status of an application."""
+
+    status = SelectField("新状态", choices=choices(list(APPLICATION_STATUS_LABELS.items())))
+    note = TextAreaField("说明（申请人可见）", validators=[DataRequired(), Length(max=1000)])
+    next_step = StringField("下一步提示", validators=[Optional(), Length(max=500)])

@@ -1,0 +1,128 @@
+"""The real conversation core for end-to-end tests and benchmarks: Rasa server + action server.
+
+The tests' ``live_core`` fixture (session scope, ``tests/conftest.py``) trains the light CI
+model when it is missing or stale (``scripts/train.sh`` with ``bot/config_ci.yml``, under a file lock so parallel test
+sessions never train twice), copies the seeded knowledge database, and starts the
+action server and the Rasa server on free loopback ports. Loading the model once per
+session keeps the suite fast. Skipped, with the reason, when the Rasa venv is absent.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+
+from devtools.supervisor import APP_PY, RASA_BIN, REPO, Service, free_port, start, wait_http
+
+__all__ = ["APP_PY", "RASA_BIN", "REPO", "LiveCore", "ci_model", "free_port", "load_sample_applications",
+           "rasa_available", "start_live_core"]
+
+CI_CONFIG = "bot/config_ci.yml"
+START_TIMEOUT_S = 240
+
+
+def ci_model() -> Path:
+    """Train (if needed) and return the newest CI model, serialising trainers with a lock."""
+    (REPO / "models").mkdir(exist_ok=True)
+    with open(REPO / "models" / ".train.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        env = {**os.environ, "RASA_CONFIG": CI_CONFIG, "RASA_TELEMETRY_ENABLED": "false"}
+        out = subprocess.run(["bash", "scripts/train.sh"], cwd=REPO, env=env, capture_output=True, text=True,
+                             timeout=1200)
+        if out.returncode != 0:
+            raise RuntimeError(f"training failed:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}")
+        models = sorted((REPO / "models").glob("config_ci-*.tar.gz"), key=lambda p: p.stat().st_mtime)
+    return models[-1]
+
+
+@dataclass
+class LiveCore:
+    """A running core: Rasa on ``rasa_url``, actions on ``actions_url``, data in ``db_url``."""
+
+    rasa_url: str
+    actions_url: str
+    db_url: str
+    model: Path
+    workdir: Path
+    env: dict[str, str]
+    processes: dict[str, Service] = field(default_factory=dict)
+    endpoints: Path | None = None
+
+    def start_actions(self) -> None:
+        """(Re)start the action server on its port."""
+        port = self.actions_url.rsplit(":", 1)[1].split("/")[0]
+        p = start("actions", [str(APP_PY), "-m", "rasa_sdk", "--actions", "actions", "--port", port],
+                  self.env, self.workdir)
+        self.processes["actions"] = p
+        wait_http(f"{self.actions_url}/health", p, START_TIMEOUT_S)
+
+    def start_rasa(self) -> None:
+        """(Re)start the Rasa server with the model and the test endpoints."""
+        port = self.rasa_url.rsplit(":", 1)[1]
+        cmd = [str(RASA_BIN), "run", "--enable-api", "-i", "127.0.0.1", "-p", port, "--model", str(self.model),
+               "--credentials", "bot/credentials.yml", "--endpoints", str(self.endpoints)]
+        p = start("rasa", cmd, self.env, self.workdir)
+        self.processes["rasa"] = p
+        wait_http(f"{self.rasa_url}/status", p, START_TIMEOUT_S)
+
+    def stop(self) -> None:
+        """Stop every process."""
+        for p in self.processes.values():
+            p.stop()
+
+    def say(self, sender: str, text: str, channel: str = "webchat", metadata: dict | None = None) -> list[dict]:
+        """Send one message through a relay channel and return the bot's messages."""
+        res = requests.post(f"{self.rasa_url}/webhooks/{channel}/webhook",
+                            json={"sender": sender, "message": text, "metadata": metadata or {}}, timeout=60)
+        res.raise_for_status()
+        return res.json()
+
+
+def load_sample_applications(db_url: str) -> None:
+    """Add the demo applications (knowledge/seed/applications.yml), as ``make setup`` does."""
+    from casework.repository import CaseworkRepository
+    from knowledge.db import make_engine, session_factory
+
+    engine = make_engine(db_url)
+    try:
+        CaseworkRepository(session_factory(engine)).load_sample_applications()
+    finally:
+        engine.dispose()
+
+
+def rasa_available() -> str | None:
+    """Why the live core cannot run here, or None when it can."""
+    if not RASA_BIN.exists():
+        return "the Rasa venv (.venv-rasa) is missing: run `make setup`"
+    if not APP_PY.exists():
+        return "the app venv (.venv-app) is missing: run `make setup`"
+    return None
+
+
+def start_live_core(workdir: Path, db_url: str, model: Path, log_level: str = "INFO") -> LiveCore:
+    """Start the action server and a Rasa server on free loopback ports for ``db_url`` and ``model``.
+
+    Used by the ``live_core`` fixture and the benchmarks. Stops what it started when a
+    server does not come up.
+    """
+    rasa_port, actions_port = free_port(), free_port()
+    actions_url = f"http://127.0.0.1:{actions_port}"
+    endpoints = workdir / "endpoints.yml"
+    endpoints.write_text(f'action_endpoint:\n  url: "{actions_url}/webhook"\n', encoding="utf-8")
+    env = {**os.environ, "KNOWLEDGE_DB_URL": db_url, "RASA_TELEMETRY_ENABLED": "false", "SANIC_HOST": "127.0.0.1",
+           "PYTHONPATH": str(REPO), "LOG_LEVEL": log_level, "CHANNELS_DB_URL": f"sqlite:///{workdir / 'channels.db'}"}
+    env.pop("RELAY_TOKEN", None)
+    core = LiveCore(rasa_url=f"http://127.0.0.1:{rasa_port}", actions_url=actions_url, db_url=db_url,
+                    model=model, workdir=workdir, env=env, endpoints=endpoints)
+    try:
+        core.start_actions()
+        core.start_rasa()
+    except Exception:
+        core.stop()
+        raise
+    return core
