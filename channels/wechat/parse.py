@@ -10,9 +10,9 @@ message with the same ``MsgId``; events have none, so their key is OpenID (hashe
 from __future__ import annotations
 
 import enum
-from xml.parsers.expat import ExpatError
 from dataclasses import dataclass
 from typing import Any
+from xml.parsers.expat import ExpatError
 
 from channels.core import InboundMessage, hash_sender
 

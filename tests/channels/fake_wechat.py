@@ -150,14 +150,14 @@ def _handler(api: FakeWeChatAPI) -> type[BaseHTTPRequestHandler]:
             parts = urlsplit(self.path)
             return parts.path, {k: v[0] for k, v in parse_qs(parts.query).items()}
 
-        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        def do_GET(self) -> None:
             path, query = self._query()
             if path == "/cgi-bin/token":
                 self._answer(api.token(query))
             else:
                 self._answer({"errcode": 40066, "errmsg": "invalid url"})
 
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             path, query = self._query()
             length = int(self.headers.get("Content-Length") or 0)
             try:
