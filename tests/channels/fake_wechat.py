@@ -284,13 +284,16 @@ def callback(client: Any, xml: str, *, safe_mode: bool = True, query: dict[str, 
 
 def reply_text(res: Any, *, safe_mode: bool = True) -> str | None:
     """The passive reply's text (decrypted and its signature checked in safe mode); None for ``success``."""
+    assert res.status_code == 200, res.get_data(as_text=True)
+    raw = res.get_data(as_text=True)
+    return None if raw == "success" else reply_text_xml(raw, safe_mode=safe_mode)
+
+
+def reply_text_xml(raw: str, *, safe_mode: bool = True) -> str:
+    """The text of a passive reply body (decrypted and its signature checked by wechatpy in safe mode)."""
     import xmltodict
     from wechatpy.crypto import WeChatCrypto
 
-    assert res.status_code == 200, res.get_data(as_text=True)
-    raw = res.get_data(as_text=True)
-    if raw == "success":
-        return None
     if safe_mode:
         outer = xmltodict.parse(raw)["xml"]
         raw = WeChatCrypto(TOKEN, AES_KEY, APP_ID).decrypt_message(raw, outer["MsgSignature"], outer["TimeStamp"],
