@@ -57,6 +57,9 @@ class ActionAnswerFaq(CitizenAction):
             text = tracker.get_slot("pending_question") or ""
         named = await self._known_service(latest_entity(tracker, "service"))
         intent = ((tracker.latest_message or {}).get("intent") or {}).get("name")
+        if not text and not named and intent == "ask_service_guide":  # "办事指南" menu or button: which one?
+            dispatcher.utter_message(response="utter_ask_guide_topic")
+            return [SlotSet("pending_question", None)]
         if intent == "inform" and not named:  # a bare date, number or name with nothing asked
             if tracker.get_slot("rating_context") and len(text.strip()) <= BARE_RATING_CHARS:
                 # "3" typed after "请为本次服务打个分": a rating, not a question

@@ -1,6 +1,6 @@
-"""Replay real citizen messages through the mailbox and Telegram adapters; per-channel latency.
+"""Replay real citizen messages through the mailbox, Telegram and WeChat adapters; per-channel latency.
 
-``python -m bench.channel_replay [--limit N] [--channels mail telegram] [--rasa-url URL --db-url URL] [--write]``
+``python -m bench.channel_replay [--limit N] [--channels mail telegram wechat] [--rasa-url URL --db-url URL] [--write]``
 
 Reads ``../shared/data/msgabench_gov/citizen_messages.jsonl`` (11,529 messages to a
 city's leaders; skipped with a note when absent, never copied into the repo) and sends a
@@ -12,7 +12,11 @@ deterministic sample (``--limit``, seed 0; ``--limit 0`` = all) through
   fetch to flagged, and per question;
 * **telegram**: each message as one private chat's text through the real adapter
   (python-telegram-bot long polling against the local fake Bot API); latency = update
-  queued to the bot's first ``sendMessage``.
+  queued to the bot's first ``sendMessage``;
+* **wechat**: each message as one follower's text, signed and AES-encrypted with wechatpy's
+  crypto as WeChat's servers send it, POSTed over HTTP to the real app server (waitress) with
+  the WeChat webhook; latency = POST to the passive reply, or, when the core took longer than
+  the reply budget, to the customer-service message arriving at the local fake WeChat API.
 
 Counted: errors (mail outcomes other than replied/skipped, apologies, missing replies,
 error-handler records; target 0), replies, questions, answers that were the channel's
@@ -40,6 +44,7 @@ from bench.common import BENCH_DIR, SHARED_DATA, machine_line, percentile
 DATA = SHARED_DATA / "msgabench_gov" / "citizen_messages.jsonl"
 REPORT = BENCH_DIR / "REPORT_channels.md"
 SECTION = "## Mailbox and Telegram (replay of real citizen messages)"
+WECHAT_SECTION = "## WeChat official account (replay of real citizen messages)"
 MAILBOX = "12345@bench.example"
 
 
@@ -217,6 +222,74 @@ def replay_telegram(rows: list[dict[str, Any]], rasa_url: str, workdir: Path) ->
             "no_answer": no_reply, "latency": latency}
 
 
+def replay_wechat(rows: list[dict[str, Any]], rasa_url: str, workdir: Path) -> dict[str, Any]:
+    """Every row as one follower's text through the WeChat webhook of the real app server."""
+    import os
+
+    import requests
+    from waitress import create_server
+
+    from channels.state import ChannelState
+    from channels.wechat import texts as wx_texts
+    from channels.wechat.render import MAX_BYTES, nbytes
+    from devtools.fake_wechat import encrypt, reply_text_xml, serve, signed_query, text_xml, wechat_env
+    from devtools.supervisor import free_port
+    from server.app import create_app
+
+    counter = ErrorCounter()
+    logging.getLogger("channels.wechat").addHandler(counter)
+    with serve() as api:
+        os.environ.update(wechat_env(api.url, WECHAT_CORE_TIMEOUT="60"))
+        os.environ["RASA_URL"] = rasa_url
+        state = ChannelState(f"sqlite:///{workdir / 'wechat-channels.db'}")
+        app = create_app({"CHANNEL_STATE": state})
+        port = free_port()
+        server = create_server(app, host="127.0.0.1", port=port, threads=8)
+        threading.Thread(target=server.run, daemon=True).start()
+        url = f"http://127.0.0.1:{port}/channels/wechat/webhook"
+        latency: list[float] = []
+        passive = by_api = missing = non_200 = apologies = too_long = no_reply = 0
+        try:
+            with requests.Session() as session:
+                session.trust_env = False
+                for i, row in enumerate(rows):
+                    openid = f"oBench{i:022d}"
+                    query, body = encrypt(text_xml(openid, row["text"]), signed_query(openid=openid))
+                    t0 = time.monotonic()
+                    res = session.post(url, params=query, data=body.encode("utf-8"),
+                                       headers={"Content-Type": "text/xml"}, timeout=30)
+                    if res.status_code != 200:
+                        non_200 += 1
+                        continue
+                    if res.text != "success":
+                        latency.append(time.monotonic() - t0)
+                        passive += 1
+                        answers = [reply_text_xml(res.text)]
+                    else:
+                        got = api.wait_for_texts(openid, 1, timeout=90)
+                        if not got:
+                            missing += 1
+                            continue
+                        with api.lock:
+                            first = next(m["at"] for m in api.messages if m["touser"] == openid)
+                        latency.append(first - t0)
+                        by_api += 1
+                        answers = got
+                    apologies += sum(a == wx_texts.text("unavailable") for a in answers)
+                    no_reply += sum(a == wx_texts.text("no_reply") for a in answers)
+                    too_long += sum(nbytes(a) > MAX_BYTES for a in answers)
+            app.extensions["wechat_channel"].shutdown()
+        finally:
+            server.close()
+            state.dispose()
+            logging.getLogger("channels.wechat").removeHandler(counter)
+    return {"messages": len(rows), "replies": passive + by_api, "passive": passive, "by_api": by_api,
+            "errors": non_200 + missing + apologies + too_long + counter.count, "non_200": non_200,
+            "missing": missing, "apologies": apologies, "too_long": too_long, "logged_errors": counter.count,
+            "no_answer": no_reply, "api_messages": len(api.messages), "token_fetches": api.token_fetches,
+            "latency": latency}
+
+
 def ms(values: list[float], p: float) -> str:
     return f"{1000 * percentile(values, p):.0f}" if values else "–"
 
@@ -225,7 +298,7 @@ def main() -> None:
     """Run the replay and print (and with ``--write`` record) the figures."""
     parser = argparse.ArgumentParser(prog="python -m bench.channel_replay")
     parser.add_argument("--limit", type=int, default=300, help="messages per channel (0 = all 11,529)")
-    parser.add_argument("--channels", nargs="+", default=["mail", "telegram"], choices=["mail", "telegram"])
+    parser.add_argument("--channels", nargs="+", default=["mail", "telegram"], choices=["mail", "telegram", "wechat"])
     parser.add_argument("--rasa-url", help="use a running core instead of starting one")
     parser.add_argument("--db-url", help="the running core's knowledge DB (to count unanswered-question records)")
     parser.add_argument("--write", action="store_true", help=f"write the section into {REPORT.name}")
@@ -250,7 +323,7 @@ def main() -> None:
             for channel in args.channels:
                 before = unanswered_count(db_url)
                 t0 = time.perf_counter()
-                fn = replay_mail if channel == "mail" else replay_telegram
+                fn = {"mail": replay_mail, "telegram": replay_telegram, "wechat": replay_wechat}[channel]
                 results[channel] = fn(rows, rasa_url, workdir)
                 results[channel]["wall_s"] = time.perf_counter() - t0
                 after = unanswered_count(db_url)
@@ -258,8 +331,22 @@ def main() -> None:
         finally:
             if core is not None:
                 core.stop()
+    classic = {c: r for c, r in results.items() if c != "wechat"}
+    sections: list[tuple[str, list[str]]] = []
+    if classic:
+        sections.append((SECTION, classic_lines(classic, rows, args.limit)))
+    if "wechat" in results:
+        sections.append((WECHAT_SECTION, wechat_lines(results["wechat"], rows, args.limit)))
+    for section, lines in sections:
+        print("\n".join(lines))
+        if args.write:
+            write_section(section, lines)
+
+
+def classic_lines(results: dict[str, dict[str, Any]], rows: list[dict[str, Any]], limit: int) -> list[str]:
+    """The mailbox and Telegram section."""
     lines = [SECTION, "",
-             f"Measured {machine_line()} by `python -m bench.channel_replay --limit {args.limit} --write` "
+             f"Measured {machine_line()} by `python -m bench.channel_replay --limit {limit} --write` "
              "(CI model `bot/config_ci.yml`, SQLite, Dovecot + aiosmtpd for mail, the local fake Bot API for "
              "Telegram, everything on this machine, one message at a time). Sample: "
              f"{len(rows)} of the 11,529 messages of MSGABench `citizen_messages.jsonl` (seed 0), each from its own "
@@ -286,14 +373,42 @@ def main() -> None:
         lines += [f"Telegram latency is update queued → first `sendMessage` at the fake API (includes the "
                   f"long-poll pick-up); {t['sent']} messages sent; errors = {t['missing']} without a reply + "
                   f"{t['apologies']} apologies + {t['logged_errors']} error-handler records."]
-    print("\n".join(lines))
-    if args.write:
-        old = REPORT.read_text(encoding="utf-8") if REPORT.exists() else "# Channel benchmarks\n"
-        if SECTION in old:
-            head, _, tail = old.partition(SECTION)
-            rest = tail.split("\n## ", 1)
-            old = head.rstrip() + ("\n\n## " + rest[1] if len(rest) > 1 else "")
-        REPORT.write_text(old.rstrip() + "\n\n" + "\n".join(lines) + "\n", encoding="utf-8")
+    return lines
+
+
+def wechat_lines(r: dict[str, Any], rows: list[dict[str, Any]], limit: int) -> list[str]:
+    """The WeChat section."""
+    lat = r["latency"]
+    return [WECHAT_SECTION, "",
+            f"Measured {machine_line()} by `python -m bench.channel_replay --channels wechat --limit {limit} --write` "
+            "(CI model `bot/config_ci.yml`, SQLite, the app server under waitress with 8 threads, safe mode: every "
+            "callback signed and AES-encrypted with wechatpy's crypto, the local fake WeChat API for "
+            "customer-service messages, everything on this machine, one message at a time). Sample: "
+            f"{len(rows)} of the 11,529 messages of MSGABench `citizen_messages.jsonl` (seed 0), each from its own "
+            "follower. Latency = POST → passive reply, or → the first customer-service message at the fake API "
+            "when the core needed longer than the 4 s reply budget.", "",
+            "| messages | replies | passive | customer-service | errors | p50 ms | p95 ms | max ms | msgs/s | "
+            "\"no answer\" texts | unanswered-question records |",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
+            f"| {r['messages']} | {r['replies']} | {r['passive']} | {r['by_api']} | {r['errors']} | {ms(lat, 50)} | "
+            f"{ms(lat, 95)} | {ms(lat, 100)} | {r['messages'] / r['wall_s']:.1f} | {r['no_answer']} | "
+            f"{'–' if r['unanswered'] is None else r['unanswered']} |", "",
+            f"errors = {r['non_200']} non-200 + {r['missing']} without a reply + {r['apologies']} apologies + "
+            f"{r['too_long']} messages over 2,048 bytes + {r['logged_errors']} ERROR log records; "
+            f"{r['api_messages']} customer-service messages sent, {r['token_fetches']} access-token fetch(es)."]
+
+
+def write_section(section: str, lines: list[str]) -> None:
+    """Replace ``section`` of the report in place (append it when new)."""
+    old = REPORT.read_text(encoding="utf-8") if REPORT.exists() else "# Channel benchmarks\n"
+    block = "\n".join(lines).rstrip() + "\n"
+    if section in old:
+        head, _, tail = old.partition(section)
+        rest = tail.split("\n## ", 1)
+        new = head + block + ("\n## " + rest[1] if len(rest) > 1 else "")
+    else:
+        new = old.rstrip() + "\n\n" + block
+    REPORT.write_text(new, encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ Each adapter registers only when its credentials are configured; otherwise one l
 says why and the rest of the app keeps running. Tests (and other deployments) may pass
 ready-made collaborators through the app config: ``CHANNEL_STATE`` (a
 :class:`~channels.state.ChannelState`), ``CORE_CLIENT`` (a :class:`~channels.core.CoreClient`)
-``SMS_SENDER`` (any :class:`~channels.core.Sender`) and ``CHANNEL_CLOCK`` (a callable returning
+``SMS_SENDER`` and ``WECHAT_SENDER`` (any :class:`~channels.core.Sender`) and ``CHANNEL_CLOCK`` (a callable returning
 the current aware datetime, for agent hours).
 """
 
@@ -33,6 +33,7 @@ def register_channels(app: Flask) -> None:
     """Register every channel adapter that is configured."""
     _register_twilio(app)
     _register_telegram(app)
+    _register_wechat(app)
 
 
 def _register_twilio(app: Flask) -> None:
@@ -74,3 +75,18 @@ def _register_telegram(app: Flask) -> None:
     from channels.telegram.webhook import init_app
 
     init_app(app, settings, state=channel_state(app), core=app.config.get("CORE_CLIENT") or CoreClient())
+
+
+def _register_wechat(app: Flask) -> None:
+    from channels.wechat.verify import WeChatSettings, WeChatSettingsError
+
+    try:
+        settings = WeChatSettings.from_env()
+    except WeChatSettingsError as exc:
+        log.warning("WeChat channel not started: %s", exc)
+        return
+    from channels.core import CoreClient
+    from channels.wechat.adapter import init_app
+
+    init_app(app, settings, state=channel_state(app), core=app.config.get("CORE_CLIENT") or CoreClient(),
+             sender=app.config.get("WECHAT_SENDER"))

@@ -1,6 +1,6 @@
 """Relay input channels: one per citizen channel, so the core knows where a message came from.
 
-Our channel adapters (web chat, SMS, hotline IVR, mail, Telegram) live in the app
+Our channel adapters (web chat, SMS, hotline IVR, mail, Telegram, WeChat) live in the app
 server; each posts ``{"sender", "message", "metadata"}`` to its relay, e.g.
 ``POST /webhooks/sms/webhook``, and gets the bot's messages back as JSON (like Rasa's
 REST channel). The output channel carries the channel's name, so the domain's
@@ -101,3 +101,9 @@ class TelegramInput(RelayInput):
     """Telegram adapter."""
 
     channel_name = "telegram"
+
+
+class WechatInput(RelayInput):
+    """WeChat official account (webhook in the app server, channels/wechat)."""
+
+    channel_name = "wechat"

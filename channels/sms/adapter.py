@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from flask import Blueprint, Response, request
 
 from channels.core import Button, CoreClient, CoreUnavailable, seconds_setting
+from channels.options import recall_options, remember_options
 from channels.sms import render, texts
 from channels.sms.parse import CHANNEL, Intent, SmsInbound, classify, parse_webhook
 from channels.state import ChannelState, Claim
@@ -96,7 +97,7 @@ class SmsChannel:
             return render.twiml(texts.OPTED_IN)
         if intent is Intent.HELP:
             return render.twiml(texts.HELP.format(hotline=texts.HOTLINE))
-        options = self.state.get_note(CHANNEL, conv, "options") or []
+        options = recall_options(self.state, CHANNEL, conv)
         if intent is Intent.MORE or (intent is Intent.DIGIT and number == 1 and not options
                                      and self.state.get_note(CHANNEL, conv, "more")):
             return self._more(conv, options)
@@ -122,10 +123,7 @@ class SmsChannel:
         return render.twiml(page.text)
 
     def _remember(self, conv: str, options: tuple[Button, ...], rest: str) -> None:
-        if options:
-            self.state.put_note(CHANNEL, conv, "options", [b.payload for b in options], ttl_s=NOTE_TTL_S)
-        else:
-            self.state.delete_note(CHANNEL, conv, "options")
+        remember_options(self.state, CHANNEL, conv, options, NOTE_TTL_S)
         if rest:
             self.state.put_note(CHANNEL, conv, "more", rest, ttl_s=NOTE_TTL_S)
         else:

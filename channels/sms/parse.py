@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import enum
 import re
-import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from channels.core import InboundMessage
+from channels.options import bare_number, normalise
 from channels.sms import texts
 from common.identity import number_hash, to_e164
 
 CHANNEL = "sms"
 SENDER_PREFIX = "sms-"
 _SID_RE = re.compile(r"[A-Za-z0-9]{10,64}")
-_TRIM = " \t\r\n。.!！~～"
 
 
 @dataclass(frozen=True)
@@ -77,7 +76,7 @@ class Intent(enum.Enum):
 
 def normalise_keyword(body: str) -> str:
     """Width-folded (NFKC), trimmed and upper-cased form used to recognise keywords and digits."""
-    return unicodedata.normalize("NFKC", body).strip(_TRIM).upper()
+    return normalise(body)
 
 
 def classify(body: str) -> tuple[Intent, int | None]:
@@ -93,6 +92,7 @@ def classify(body: str) -> tuple[Intent, int | None]:
         return Intent.HELP, None
     if key in texts.MORE_WORDS:
         return Intent.MORE, None
-    if len(key) <= 2 and key.isascii() and key.isdigit():
-        return Intent.DIGIT, int(key)
+    number = bare_number(key)
+    if number is not None:
+        return Intent.DIGIT, number
     return Intent.TEXT, None

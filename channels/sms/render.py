@@ -11,10 +11,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from channels.core import BotMessage, Button, Capabilities
+from channels.options import MAX_OPTIONS, options_of
+from channels.options import options_block as _options_block
 from channels.sms import segments, texts
 
 CAPABILITIES = Capabilities(max_chars=None, buttons=False, links=True, speech=False, rich_text=False)
-MAX_OPTIONS = 9
 SENTENCE_ENDS = "。！？；!?;\n"
 CLAUSE_ENDS = "，、：,:）)"
 # A cut earlier than this share of the allowed length wastes too much room; cut at a weaker boundary.
@@ -47,17 +48,12 @@ def body_of(messages: Sequence[BotMessage]) -> str:
     return "\n".join(lines)
 
 
-def options_of(messages: Sequence[BotMessage]) -> tuple[Button, ...]:
-    """The buttons of all messages, in order, at most :data:`MAX_OPTIONS`."""
-    return tuple(b for m in messages for b in m.buttons)[:MAX_OPTIONS]
+__all__ = ["MAX_OPTIONS", "SmsPage", "body_of", "compose", "options_block", "options_of", "paginate", "twiml"]
 
 
 def options_block(options: Sequence[Button]) -> str:
-    """``\\n1. 标题\\n2. 标题\\n请回复序号选择`` (empty without options)."""
-    if not options:
-        return ""
-    lines = [f"{i}. {b.title}" for i, b in enumerate(options, start=1)]
-    return "\n" + "\n".join(lines) + "\n" + texts.OPTIONS_FOOTER
+    """The numbered options with the SMS footer (:func:`channels.options.options_block`)."""
+    return _options_block(options, texts.OPTIONS_FOOTER)
 
 
 def _cut_index(body: str, limit: int) -> int:

@@ -139,3 +139,11 @@ def test_decide_rules():
     assert decide([H("a", 1, 0.1)], **kw).kind == "none"
     assert decide([], **kw).kind == "none"
     assert (detect_topic("要几多钱"), detect_topic("喺边度办"), detect_topic("要带咩材料")) == ("fees", "place", "materials")
+
+
+def test_a_bare_guide_menu_payload_asks_which_service(stores, dispatcher, domain):
+    tracker = make_tracker("/ask_service_guide", "ask_service_guide")
+    events = run(ActionAnswerFaq(stores), dispatcher, tracker, domain)
+    assert responses(dispatcher) == ["utter_ask_guide_topic"]
+    assert slots_set(events)["pending_question"] is None
+    assert stores.casework.unanswered() == []

@@ -10,7 +10,7 @@ import pytest
 from tests.conftest import REPO
 from tests.domain_files import domain
 
-REGISTERED_CHANNELS = {"rest", "webchat", "sms", "voice", "mail", "telegram"}
+REGISTERED_CHANNELS = {"rest", "webchat", "sms", "voice", "mail", "telegram", "wechat"}
 
 
 @pytest.fixture(scope="module")
