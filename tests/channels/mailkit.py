@@ -145,13 +145,15 @@ class RecordingRelay:
     Answers: a payload (``/affirm``) is acknowledged; a message containing 预约 gets two
     buttons; anything else is answered with ``答复：<message>``. ``down`` answers 503 to
     everything (readiness included); ``fail_posts`` makes that many messages fail with 503
-    while the readiness route still says ready (the core going away after a check).
+    while the readiness route still says ready (the core going away after a check), and
+    ``fail_from`` makes every message fail once that many were answered.
     """
 
     url: str = ""
     calls: list[dict[str, Any]] = field(default_factory=list)
     down: bool = False
     fail_posts: int = 0
+    fail_from: int | None = None
     failed: int = 0
     ready_checks: int = 0
 
@@ -177,7 +179,8 @@ def relay() -> Iterator[RecordingRelay]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:  # http.server hook
             body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
-            if state.down or state.fail_posts > 0:
+            if state.down or state.fail_posts > 0 or (state.fail_from is not None
+                                                      and len(state.calls) >= state.fail_from):
                 state.fail_posts = max(0, state.fail_posts - 1)
                 state.failed += 1
                 self.send_response(503)
