@@ -111,6 +111,7 @@ class TelegramAdapter:
         self._taken_at: dict[int, float] = {}  # update_id → when polling took it (wall clock)
         self._keep: set[int] = set()  # claimed elsewhere: stays in the inbox for a later sweep
         self._in_flight: set[int] = set()
+        self._chat_tail: dict[int, asyncio.Task[None]] = {}  # last dispatched update of each chat
         self.limiter = ChatRateLimiter(settings.rate_per_min)
         self._warned: set[int] = set()
         # One conversation at a time per chat, so replies keep the order of the citizen's messages.
@@ -334,13 +335,22 @@ class TelegramAdapter:
             return
         self._in_flight.add(update.update_id)
         self._taken_at[update.update_id] = taken_at
-        task = asyncio.create_task(self._process(app, update, limit))
+        chat_id = update.effective_chat.id if update.effective_chat else None
+        before = self._chat_tail.get(chat_id) if chat_id is not None else None
+        task = asyncio.create_task(self._process(app, update, limit, before))
         tasks.add(task)
         task.add_done_callback(tasks.discard)
+        if chat_id is not None:
+            self._chat_tail[chat_id] = task
+            task.add_done_callback(lambda t: self._chat_tail.pop(chat_id, None) if self._chat_tail.get(chat_id) is t
+                                   else None)
 
-    async def _process(self, app: Application, update: Update, limit: asyncio.Semaphore) -> None:
+    async def _process(self, app: Application, update: Update, limit: asyncio.Semaphore,
+                       before: asyncio.Task[None] | None) -> None:
         update_id = update.update_id
         try:
+            if before is not None:  # one chat's updates in the order Telegram gave them
+                await asyncio.wait([before])
             async with limit:
                 await app.process_update(update)  # handler errors go to on_error, which apologises
             if update_id in self._keep:
