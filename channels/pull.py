@@ -16,6 +16,7 @@ casework), so nothing else is gated; a future one must use the same gate.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import threading
@@ -151,8 +152,6 @@ class CoreGate:
         while not stop.is_set():
             if await asyncio.to_thread(self.check):
                 return True
-            try:
+            with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.settings.ready_poll_s)
-            except asyncio.TimeoutError:
-                pass
         return False

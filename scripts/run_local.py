@@ -87,7 +87,8 @@ def main() -> int:
     log.info("app server: %s/  web chat: %s/chat/  staff console: %s/staff/  (Ctrl-C stops everything)",
              base, base, base)
     if "rasa" in procs:
-        log.info("the bot answers once the Rasa server has loaded its model (about a minute)")
+        log.info("the bot answers once the Rasa server has loaded its model (about a minute); "
+                 "the mail and Telegram workers take no messages until then")
     stopping = False
 
     def _stop(*_: object) -> None:

@@ -48,9 +48,9 @@ async def _actions_answer(agent: Any) -> bool:
         return True  # no action server, or one whose health route we do not know
     health = url.rstrip("/")[: -len("/webhook")] + "/health"
     try:
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=ACTIONS_HEALTH_TIMEOUT_S)) as session:
-            async with session.get(health) as res:
-                return res.status == 200
+        timeout = aiohttp.ClientTimeout(total=ACTIONS_HEALTH_TIMEOUT_S)
+        async with aiohttp.ClientSession(timeout=timeout) as session, session.get(health) as res:
+            return res.status == 200
     except (aiohttp.ClientError, asyncio.TimeoutError, OSError):
         return False
 

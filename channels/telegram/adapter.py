@@ -21,6 +21,7 @@ In webhook mode the apology comes at once (Telegram's request window is short).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import defaultdict, deque
@@ -247,7 +248,7 @@ class TelegramAdapter:
                 raw = await asyncio.to_thread(self.core.send_raw, inbound)
             except CoreUnavailable as exc:
                 pause = backoff.next_pause() if backoff is not None else None
-                if pause is None:
+                if pause is None or backoff is None:
                     log.warning("telegram: core unavailable (%s) sender=%s update_id=%s; apologising",
                                 exc, hash_sender(inbound.sender_id), update_id)
                     return None
@@ -376,10 +377,8 @@ class TelegramAdapter:
 
 
 async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:
-    try:
+    with contextlib.suppress(asyncio.TimeoutError):
         await asyncio.wait_for(stop.wait(), seconds)
-    except asyncio.TimeoutError:
-        pass
 
 
 async def serve_polling(adapter: TelegramAdapter, stop: asyncio.Event, poll_timeout: int = 10) -> None:

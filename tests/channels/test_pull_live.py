@@ -23,8 +23,8 @@ import requests
 import sqlalchemy
 
 from channels.core import CoreClient, CoreSettings
-from channels.mail.verify import MailSettings
 from channels.mail import texts as mail_texts
+from channels.mail.verify import MailSettings
 from channels.mail.worker import HANDLED_KEYWORD, MailWorker
 from channels.mail.worker import conversation_id as mail_conversation
 from channels.pull import PullSettings
