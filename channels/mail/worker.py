@@ -199,7 +199,10 @@ class MailWorker:
                 log.info("mail: watching %s (%s)", self.settings.folder, "IDLE" if idle else "polling")
                 backoff = 1.0
                 while not self._stop.is_set():
+                    was_paused = self.gate.paused
                     ready = self.gate.check()
+                    if ready and was_paused:
+                        self._retry_at.clear()  # the core is back: retry taken mail at once
                     if ready or self._deadline_due():
                         self.process_pending(client, intake=ready)
                     if ready:

@@ -113,6 +113,7 @@ class TelegramAdapter:
         self._keep: set[int] = set()  # claimed elsewhere: stays in the inbox for a later sweep
         self._in_flight: set[int] = set()
         self._chat_tail: dict[int, asyncio.Task[None]] = {}  # last dispatched update of each chat
+        self._resumed = asyncio.Event()  # set (and replaced) when polling finds the core ready again
         self.limiter = ChatRateLimiter(settings.rate_per_min)
         self._warned: set[int] = set()
         # One conversation at a time per chat, so replies keep the order of the citizen's messages.
@@ -191,12 +192,19 @@ class TelegramAdapter:
         stored = None
         if parsed and chat is not None:
             stored = await asyncio.to_thread(self.state.get_note, CHANNEL, conversation_id(chat.id), f"opt:{parsed[0]}")
-        if not parsed or chat is None or not stored or parsed[1] >= len(stored.get("payloads", [])):
+        if (not parsed or chat is None or not stored or parsed[1] >= len(stored.get("payloads", []))
+                or stored.get("used_by") not in (None, update.update_id)):
             await query.answer(texts.OPTION_EXPIRED)
             return
         title, payload = stored["titles"][parsed[1]], stored["payloads"][parsed[1]]
-        await query.answer(texts.OPTION_CHOSEN.format(title=title))
-        await asyncio.to_thread(self.state.delete_note, CHANNEL, conversation_id(chat.id), f"opt:{parsed[0]}")
+        try:
+            await query.answer(texts.OPTION_CHOSEN.format(title=title))
+        except TelegramError as exc:  # too old when a restart finishes a press taken earlier: go on
+            log.info("telegram: could not answer the button press update_id=%s (%s)", update.update_id,
+                     type(exc).__name__)
+        # Spent by this press (a retry of the same update after a restart may still use it).
+        await asyncio.to_thread(self.state.put_note, CHANNEL, conversation_id(chat.id), f"opt:{parsed[0]}",
+                                {**stored, "used_by": update.update_id}, OPTIONS_TTL_S)
         if query.message is not None:
             try:
                 await query.edit_message_reply_markup(reply_markup=None)
@@ -256,7 +264,7 @@ class TelegramAdapter:
                     log.warning("telegram: core unavailable (%s) sender=%s update_id=%s; retrying for up to %.0f s",
                                 exc, hash_sender(inbound.sender_id), update_id, backoff.deadline - time.time())
                     retrying = True
-                await asyncio.sleep(pause)
+                await _sleep_unless(self._resumed, pause)  # the core back: retry at once
                 continue
             if retrying:
                 log.info("telegram: core answered update_id=%s after retrying", update_id)
@@ -282,8 +290,12 @@ class TelegramAdapter:
                     for update, taken_at in await asyncio.to_thread(self._inbox, app):
                         self._dispatch(app, update, taken_at, limit, tasks)
                     next_sweep = time.monotonic() + SWEEP_S
+                was_paused = self.gate.paused
                 if not await self.gate.wait_async(stop):
                     break
+                if was_paused:
+                    self._resumed.set()
+                    self._resumed = asyncio.Event()
                 try:
                     updates = await app.bot.get_updates(offset=offset, timeout=poll_timeout,
                                                         allowed_updates=ALLOWED_UPDATES)

@@ -290,6 +290,33 @@ def test_an_update_taken_by_a_stopped_worker_is_answered_once_by_the_next(
         second.adapter.state.dispose()
 
 
+def test_a_button_press_taken_by_a_stopped_worker_still_reaches_the_core_once(
+        fake_telegram: FakeBotAPI, relay: RecordingRelay, tmp_path: Path) -> None:
+    first = Poller(make_adapter(fake_telegram, relay.url, tmp_path / "ch.db"))
+    first.start()
+    fake_telegram.push_text(CHAT, "我想预约办护照")
+    [question] = fake_telegram.wait_for(CHAT, 1)
+    relay.fail_posts = 1000
+    fake_telegram.push_callback(CHAT, question["reply_markup"]["inline_keyboard"][0][0]["callback_data"], question)
+    deadline = time.time() + 10
+    while time.time() < deadline and not relay.failed:
+        time.sleep(0.05)
+    first.stop()  # stopped while retrying the press
+    first.adapter.state.dispose()
+    relay.fail_posts = 0
+    second = Poller(make_adapter(fake_telegram, relay.url, tmp_path / "ch.db"))
+    second.start()
+    try:
+        assert fake_telegram.wait_for(CHAT, 2)[1]["text"] == "已收到您的选择 /affirm"
+        fake_telegram.push_callback(CHAT, question["reply_markup"]["inline_keyboard"][0][0]["callback_data"], question)
+        time.sleep(1.5)  # pressed again: spent
+        assert [c["message"] for c in relay.calls] == ["我想预约办护照", "/affirm"]
+        assert len(fake_telegram.messages_to(CHAT)) == 2 and fake_telegram.answered[-1].get("text") == texts.OPTION_EXPIRED
+    finally:
+        second.stop()
+        second.adapter.state.dispose()
+
+
 # -- webhook behind the Flask app server --------------------------------------------------------
 @pytest.fixture
 def webhook_app(fake_telegram: FakeBotAPI, relay: RecordingRelay, tmp_path: Path,
