@@ -14,11 +14,11 @@ Delivery contract — nothing lost, nothing twice:
 
 The worker takes new mail only while the core is ready (``channels/pull.py``): while it
 is not, it pauses with one log line and leaves the mailbox alone. A mail already taken
-when the core goes away keeps its claim's place: the claim is released, the time it was
-first taken is noted, and the mail is retried with backoff; once ``retry_deadline_s`` has
-passed it is answered with what the core did answer plus an apology for the rest —
-still exactly one reply. SMTP down → the claim is released and the mail stays unflagged
-for the next round. A mail that keeps failing, has no usable sender, or cannot be parsed is moved to
+when the core goes away is released with the time it was first taken noted (answers
+already received stay stored) and retried with backoff; once ``retry_deadline_s`` has
+passed it is answered with what the core did answer plus an apology for the rest — still
+exactly one reply. SMTP down → the claim is released and the mail stays unflagged for
+the next round. A mail that keeps failing, has no usable sender, or cannot be parsed is moved to
 the quarantine folder with a log line. Robots (auto-replies, bounces, lists, no-reply
 senders) are flagged as handled without a reply.
 """
