@@ -164,6 +164,7 @@ def replay_mail(rows: list[dict[str, Any]], rasa_url: str, workdir: Path) -> dic
 def replay_telegram(rows: list[dict[str, Any]], rasa_url: str, workdir: Path) -> dict[str, Any]:
     """Every row as one private chat's message through the Telegram adapter."""
     from channels.core import CoreClient, CoreSettings
+    from channels.pull import PullSettings
     from channels.state import ChannelState
     from channels.telegram import texts as tg_texts
     from channels.telegram.adapter import TelegramAdapter, serve_polling
@@ -177,7 +178,7 @@ def replay_telegram(rows: list[dict[str, Any]], rasa_url: str, workdir: Path) ->
         state = ChannelState(f"sqlite:///{workdir / 'tg-channels.db'}")
         adapter = TelegramAdapter(settings, core=CoreClient(CoreSettings.from_env({"RASA_URL": rasa_url,
                                                                                    "CORE_TIMEOUT": "60"})),
-                                  state=state)
+                                  state=state, pull=PullSettings.load({}))
         loop = asyncio.new_event_loop()
         stop: dict[str, asyncio.Event] = {}
 
@@ -186,7 +187,7 @@ def replay_telegram(rows: list[dict[str, Any]], rasa_url: str, workdir: Path) ->
 
             async def main() -> None:
                 stop["event"] = asyncio.Event()
-                await serve_polling(adapter.build_application(), stop["event"], poll_timeout=1)
+                await serve_polling(adapter, stop["event"], poll_timeout=1)
 
             loop.run_until_complete(main())
 

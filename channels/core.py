@@ -182,6 +182,36 @@ class CoreClient:
             self._settings = CoreSettings.from_env()
         return self._settings
 
+    def ready(self, channel: str, timeout: float = 5.0) -> Readiness:
+        """Ask the relay of ``channel`` whether the core can answer now (``GET …/ready``).
+
+        The relay reports ready only once Rasa has loaded its model and the action server
+        answers; an open port alone is not enough. Never raises.
+
+        Args:
+            channel: the relay to ask (``mail``, ``telegram`` …).
+            timeout: seconds for connect and read.
+        """
+        s = self.settings
+        headers = {"Accept": "application/json"}
+        if s.relay_token:
+            headers["X-Relay-Token"] = s.relay_token
+        with requests.Session() as session:
+            session.trust_env = False
+            try:
+                res = session.get(f"{s.rasa_url}/webhooks/{channel}/ready", headers=headers, timeout=timeout,
+                                  allow_redirects=False)
+            except requests.RequestException as exc:
+                return Readiness(False, type(exc).__name__)
+        try:
+            body = res.json()
+        except ValueError:
+            body = None
+        status = body.get("status") if isinstance(body, dict) else None
+        if res.status_code == 200 and status == "ready":
+            return Readiness(True, "ready")
+        return Readiness(False, status[:40] if isinstance(status, str) and status else f"HTTP {res.status_code}")
+
     def send(self, msg: InboundMessage, timeout: float | None = None) -> list[BotMessage]:
         """Deliver ``msg`` to the relay of ``msg.channel`` and return the bot's messages.
 
@@ -222,6 +252,21 @@ class CoreClient:
         if not isinstance(data, list) or not all(isinstance(m, dict) for m in data):
             raise CoreUnavailable("answer is not a list of messages")
         return data
+
+
+@dataclass(frozen=True)
+class Readiness:
+    """The core's answer to a readiness check.
+
+    Attributes:
+        ready: the model is loaded and the channel's relay answers, so a message sent now
+            gets a real answer.
+        reason: why not (``loading``, ``actions_unavailable``, ``HTTP 403``, a connection
+            error name…); ``ready`` when it is.
+    """
+
+    ready: bool
+    reason: str
 
 
 class Sender(Protocol):

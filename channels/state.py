@@ -12,7 +12,8 @@ knowledge base.
   the stored reply. A claim left ``in progress`` longer than ``stale_after`` seconds
   (its worker died) may be taken over, so nothing is lost.
 * **notes** — small JSON values per (channel, conversation, key) with an expiry, e.g. the
-  options of the last message so a bare digit reply can pick one.
+  options of the last message so a bare digit reply can pick one, or the Telegram
+  updates taken but not yet answered.
 * **opt-outs** — per channel and hashed address; a proactive send must check them.
 """
 
@@ -220,6 +221,15 @@ class ChannelState:
         if row is None or (row.expires_at is not None and _aware(row.expires_at) <= _now()):
             return None
         return json.loads(row.value)
+
+    def list_notes(self, channel: str, conversation: str) -> dict[str, Any]:
+        """Every unexpired note of one conversation, by key (e.g. a pull worker's inbox)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(notes.c.key, notes.c.value, notes.c.expires_at).where(
+                notes.c.channel == channel, notes.c.conversation == conversation)).all()
+        now = _now()
+        return {row.key: json.loads(row.value) for row in rows
+                if row.expires_at is None or _aware(row.expires_at) > now}
 
     def delete_note(self, channel: str, conversation: str, key: str) -> None:
         """Forget a note."""

@@ -84,7 +84,8 @@ def main() -> int:
     log.info("app server: %s/  web chat: %s/chat/  staff console: %s/staff/  (Ctrl-C stops everything)",
              base, base, base)
     if any(s.name == "rasa" for s in services):
-        log.info("the bot answers once the Rasa server has loaded its model (about a minute)")
+        log.info("the bot answers once the Rasa server has loaded its model (about a minute); "
+                 "the mail and Telegram workers take no messages until then")
     return supervise(services)
 
 if __name__ == "__main__":

@@ -9,14 +9,22 @@ actions read the channel from ``tracker.get_latest_input_channel()``.
 
 When ``RELAY_TOKEN`` is set, requests must carry it in ``X-Relay-Token``; without it the
 relays are meant for loopback use only (the embedded profile binds 127.0.0.1).
+
+``GET /webhooks/<channel>/ready`` tells the pull workers (mailbox, Telegram long polling)
+whether a message sent now gets a real answer: 200 ``{"status": "ready"}`` only once the
+agent has loaded its model and the action server answers its ``/health``; 503 with
+``loading`` or ``actions_unavailable`` otherwise (Rasa keeps serving, agent-less, when a
+model fails to load or is being replaced).
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import os
 from typing import Any, Awaitable, Callable, Dict, Optional, Text
 
+import aiohttp
 from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
 from rasa.core.channels.rest import RestInput
 from sanic import Blueprint, response
@@ -24,6 +32,27 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 MAX_MESSAGE_CHARS = 5000
+ACTIONS_HEALTH_TIMEOUT_S = 2.0
+
+
+def _token_ok(request: Request) -> bool:
+    token = os.environ.get("RELAY_TOKEN")
+    return not token or hmac.compare_digest(request.headers.get("X-Relay-Token", ""), token)
+
+
+async def _actions_answer(agent: Any) -> bool:
+    """True when the agent's action server answers ``GET /health`` (or none is configured)."""
+    endpoint = getattr(agent, "action_endpoint", None)
+    url = getattr(endpoint, "url", None)
+    if not isinstance(url, str) or not url.rstrip("/").endswith("/webhook"):
+        return True  # no action server, or one whose health route we do not know
+    health = url.rstrip("/")[: -len("/webhook")] + "/health"
+    try:
+        timeout = aiohttp.ClientTimeout(total=ACTIONS_HEALTH_TIMEOUT_S)
+        async with aiohttp.ClientSession(timeout=timeout) as session, session.get(health) as res:
+            return res.status == 200
+    except (aiohttp.ClientError, asyncio.TimeoutError, OSError):
+        return False
 
 
 class _RelayOutput(CollectingOutputChannel):
@@ -54,10 +83,20 @@ class RelayInput(RestInput):
         async def health(_: Request) -> HTTPResponse:
             return response.json({"status": "ok", "channel": self.channel_name})
 
+        @bp.route("/ready", methods=["GET"])
+        async def ready(request: Request) -> HTTPResponse:
+            if not _token_ok(request):
+                return response.json({"status": "forbidden"}, status=403)
+            agent = getattr(request.app.ctx, "agent", None)
+            if agent is None or not agent.is_ready():
+                return response.json({"status": "loading", "channel": self.channel_name}, status=503)
+            if not await _actions_answer(agent):
+                return response.json({"status": "actions_unavailable", "channel": self.channel_name}, status=503)
+            return response.json({"status": "ready", "channel": self.channel_name})
+
         @bp.route("/webhook", methods=["POST"])
         async def receive(request: Request) -> HTTPResponse:
-            token = os.environ.get("RELAY_TOKEN")
-            if token and not hmac.compare_digest(request.headers.get("X-Relay-Token", ""), token):
+            if not _token_ok(request):
                 return response.json({"error": "forbidden"}, status=403)
             body = request.json if isinstance(request.json, dict) else {}
             sender, text = body.get("sender"), body.get("message")

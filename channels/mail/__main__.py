@@ -14,6 +14,7 @@ import sys
 from channels.core import CoreClient, CoreSettings
 from channels.mail.verify import MailSettings, MailSettingsError
 from channels.mail.worker import MailWorker
+from channels.pull import PullSettings
 
 log = logging.getLogger("channels.mail")
 
@@ -25,11 +26,12 @@ def main() -> int:
     try:
         settings = MailSettings.from_env()
         core = CoreSettings.from_env()
+        pull = PullSettings.load()
     except (MailSettingsError, ValueError) as exc:
         log.error("mailbox adapter not started: %s", exc)
         return 2
 
-    worker = MailWorker(settings, core=CoreClient(core))
+    worker = MailWorker(settings, core=CoreClient(core), pull=pull)
     signal.signal(signal.SIGTERM, lambda *_: worker.stop())
     signal.signal(signal.SIGINT, lambda *_: worker.stop())
     log.info("mailbox adapter: %s@%s:%d folder %s → core %s", hash_prefix(settings.imap_user), settings.imap_host,

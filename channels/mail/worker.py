@@ -12,8 +12,13 @@ Delivery contract — nothing lost, nothing twice:
    ``\\Seen`` + ``CitizenBotHandled`` on the server. A crash before the send repeats the
    work (the core is not asked again); a crash after it only repeats the flagging.
 
-Core or SMTP down → the claim is released and the mail stays unflagged for the next
-round. A mail that keeps failing, has no usable sender, or cannot be parsed is moved to
+The worker takes new mail only while the core is ready (``channels/pull.py``): while it
+is not, it pauses with one log line and leaves the mailbox alone. A mail already taken
+when the core goes away is released with the time it was first taken noted (answers
+already received stay stored) and retried with backoff; once ``retry_deadline_s`` has
+passed it is answered with what the core did answer plus an apology for the rest — still
+exactly one reply. SMTP down → the claim is released and the mail stays unflagged for
+the next round. A mail that keeps failing, has no usable sender, or cannot be parsed is moved to
 the quarantine folder with a log line. Robots (auto-replies, bounces, lists, no-reply
 senders) are flagged as handled without a reply.
 """
@@ -43,6 +48,7 @@ from channels.mail import texts
 from channels.mail.parse import ParsedMail, parse_mail, read_message
 from channels.mail.render import Answer, RenderedReply, render_notice, render_reply
 from channels.mail.verify import MailSettings, automated_reason
+from channels.pull import Backoff, CoreGate, PullSettings
 from channels.state import ChannelState, Claim
 from channels.state_redis import make_channel_state
 from common.identity import hash_sender
@@ -54,6 +60,7 @@ HANDLED_KEYWORD = b"CitizenBotHandled"
 SEEN = b"\\Seen"
 OPTIONS_KEY = "options"
 PROGRESS_KEY = "progress"
+TAKEN = "taken"  # notes conversation: mails whose core call failed → when first taken
 OPTIONS_TTL_S = 14 * 24 * 3600.0
 PROGRESS_TTL_S = 7 * 24 * 3600.0
 MAX_ATTEMPTS = 3
@@ -71,6 +78,8 @@ class Outcome:
     ALREADY = "already"          # answered before a restart: only flagged now
     BUSY = "busy"                # claimed by another worker
     DEFERRED = "deferred"        # core or SMTP down: retried later
+    WAITING = "waiting"          # not taken: the core is not ready
+    APOLOGISED = "apologised"    # the core stayed away past the deadline: answered with an apology
     QUARANTINED = "quarantined"
 
 
@@ -97,6 +106,10 @@ def dedupe_key(message_id: str) -> str:
 
 def _progress_conversation(key: str) -> str:
     return "msg-" + hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
+
+
+def _taken_key(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
 
 
 def digit_choice(text: str, options: list[str] | None) -> str | None:
@@ -140,16 +153,22 @@ class MailWorker:
         core: the core client (default: from the environment).
         state: channel state (default: ``CHANNELS_DB_URL``), with ``claim_stale_s`` takeover.
         sender: the SMTP sender (default :class:`SmtpSender`).
+        pull: how the worker waits for the core (default: ``channels/pull.yml`` and the environment).
     """
 
     def __init__(self, settings: MailSettings, core: CoreClient | None = None, state: ChannelState | None = None,
-                 sender: SmtpSender | None = None):
+                 sender: SmtpSender | None = None, pull: PullSettings | None = None):
         self.settings = settings
         self.core = core or CoreClient()
         self.state = state or make_channel_state(stale_after=settings.claim_stale_s)
         self.sender = sender or SmtpSender(settings)
         self.own = tuple(a for a in {parseaddr(settings.smtp_from)[1].lower(), settings.imap_user.lower()} if "@" in a)
         self._failures: dict[str, int] = {}
+        self.pull = pull if pull is not None else PullSettings.load()
+        self.gate = CoreGate(self.core, CHANNEL, self.pull)
+        self._backoff: dict[str, Backoff] = {}
+        self._retry_at: dict[str, float] = {}  # key → wall clock of the next attempt
+        self._seen: set[str] = set()
         self._stop = threading.Event()
         self.on_result: Callable[[str, MailResult], None] | None = None
 
@@ -167,7 +186,11 @@ class MailWorker:
         self._stop.set()
 
     def run_forever(self) -> None:
-        """Process the mailbox until :meth:`stop`: IDLE when the server has it, else poll every ``poll_s``."""
+        """Process the mailbox until :meth:`stop`: IDLE when the server has it, else poll every ``poll_s``.
+
+        New mail is taken only while the core is ready; while it is not, the worker only
+        answers taken mail whose deadline has passed and re-checks every ``ready_poll_s``.
+        """
         backoff = 1.0
         while not self._stop.is_set():
             client: IMAPClient | None = None
@@ -177,8 +200,17 @@ class MailWorker:
                 log.info("mail: watching %s (%s)", self.settings.folder, "IDLE" if idle else "polling")
                 backoff = 1.0
                 while not self._stop.is_set():
-                    self.process_pending(client)
-                    self._wait(client, idle)
+                    was_paused = self.gate.paused
+                    ready = self.gate.check()
+                    if ready and was_paused:
+                        self._retry_at.clear()  # the core is back: retry taken mail at once
+                    if ready or self._deadline_due():
+                        self.process_pending(client, intake=ready)
+                    if ready:
+                        self._wait(client, idle, self._next_retry_in())
+                    else:
+                        self._stop.wait(self.pull.ready_poll_s)
+                        client.noop()
             except (TimeoutError, IMAPClientError, OSError) as exc:
                 log.warning("mail: IMAP connection problem (%s); reconnecting in %.0f s", type(exc).__name__, backoff)
                 self._stop.wait(backoff)
@@ -188,33 +220,55 @@ class MailWorker:
                     with contextlib.suppress(Exception):  # the connection may already be gone
                         client.logout()
 
-    def _wait(self, client: IMAPClient, idle: bool) -> None:
+    def _deadline_due(self) -> bool:
+        """True when a taken mail has waited for the core past the deadline."""
+        now = time.time()
+        return any(now >= float(v.get("taken_at", now)) + self.pull.retry_deadline_s
+                   for v in self.state.list_notes(CHANNEL, TAKEN).values())
+
+    def _next_retry_in(self) -> float:
+        """Seconds until the next taken mail is due for another attempt (``poll_s`` when none)."""
+        if not self._retry_at:
+            return self.settings.poll_s
+        return max(0.05, min(self.settings.poll_s, min(self._retry_at.values()) - time.time()))
+
+    def _wait(self, client: IMAPClient, idle: bool, timeout: float | None = None) -> None:
+        timeout = self.settings.poll_s if timeout is None else timeout
         if not idle:
-            self._stop.wait(self.settings.poll_s)
+            self._stop.wait(timeout)
             client.noop()
             return
         client.idle()
         try:
-            deadline = time.monotonic() + self.settings.poll_s
+            deadline = time.monotonic() + timeout
             while not self._stop.is_set() and time.monotonic() < deadline:
-                responses = client.idle_check(timeout=min(1.0, self.settings.poll_s))
+                responses = client.idle_check(timeout=min(1.0, timeout))
                 if any(b"EXISTS" in r or b"RECENT" in r for r in responses):
                     break
         finally:
             client.idle_done()
 
     # -- one round -------------------------------------------------------------------------
-    def process_pending(self, client: IMAPClient) -> dict[int, MailResult]:
-        """Handle every mail in the folder that is not flagged handled yet."""
+    def process_pending(self, client: IMAPClient, intake: bool = True) -> dict[int, MailResult]:
+        """Handle every mail in the folder that is not flagged handled yet.
+
+        Args:
+            client: the logged-in IMAP connection.
+            intake: the core is ready; False only answers taken mail past its deadline.
+        """
         uids = client.search(["NOT", "DELETED", "NOT", "KEYWORD", HANDLED_KEYWORD.decode()])
         results: dict[int, MailResult] = {}
+        self._seen = set()
         for uid in sorted(uids):
             if self._stop.is_set():
-                break
-            results[uid] = self.process_uid(client, uid)
+                return results
+            results[uid] = self.process_uid(client, uid, intake)
+        for key in set(self._retry_at) - self._seen:  # answered elsewhere or gone from the mailbox
+            self._retry_at.pop(key, None)
+            self._backoff.pop(key, None)
         return results
 
-    def process_uid(self, client: IMAPClient, uid: int) -> MailResult:
+    def process_uid(self, client: IMAPClient, uid: int, intake: bool = True) -> MailResult:
         """Handle one mail; never raises for problems of the mail itself."""
         fetched = client.fetch([uid], ["RFC822.SIZE", "BODY.PEEK[HEADER]"]).get(uid)
         if not fetched:
@@ -226,6 +280,11 @@ class MailWorker:
         message_id = raw_mid if re.fullmatch(r"<[^<>\s]{1,250}>", raw_mid) else \
             "<sha256-" + hashlib.sha256(header_bytes).hexdigest()[:32] + "@citizen-bot.invalid>"
         key = dedupe_key(message_id)
+        self._seen.add(key)
+        taken = self.state.get_note(CHANNEL, TAKEN, _taken_key(key))
+        overdue = taken is not None and time.time() >= float(taken["taken_at"]) + self.pull.retry_deadline_s
+        if not overdue and (not intake or time.time() < self._retry_at.get(key, 0.0)):
+            return MailResult(Outcome.WAITING if not intake else Outcome.DEFERRED)
         claim = self.state.begin(CHANNEL, key)
         if claim.claim is Claim.DONE:
             self._flag_handled(client, uid)
@@ -248,6 +307,10 @@ class MailWorker:
     def _done(self, key: str, result: MailResult) -> MailResult:
         if result.outcome != Outcome.DEFERRED:
             self._failures.pop(key, None)
+        if result.outcome not in (Outcome.DEFERRED, Outcome.BUSY):
+            self._backoff.pop(key, None)
+            self._retry_at.pop(key, None)
+            self.state.delete_note(CHANNEL, TAKEN, _taken_key(key))
         if self.on_result is not None:
             self.on_result(key, result)
         return result
@@ -289,12 +352,19 @@ class MailWorker:
 
         conversation = conversation_id(parsed.from_address)
         answers = self._ask_core(key, message_id, conversation, questions)
-        if answers is None:
-            self.state.release(CHANNEL, key)
-            return MailResult(Outcome.DEFERRED, questions=len(questions))
+        apologised = False
+        if len(answers) < len(questions):
+            if not self._past_deadline(key, message_id):
+                self.state.release(CHANNEL, key)
+                return MailResult(Outcome.DEFERRED, questions=len(questions))
+            apologised = True
+            answers += [Answer(question=q, messages=(BotMessage(text=texts.CORE_UNAVAILABLE),))
+                        for q in questions[len(answers):]]
         rendered = render_reply(parsed, answers, self.settings.smtp_from, total_questions=total,
                                 limit=self.settings.max_questions)
         result = self._reply(client, uid, key, message_id, parsed, rendered, len(questions))
+        if apologised and result.outcome == Outcome.REPLIED:
+            result = MailResult(Outcome.APOLOGISED, result.reply, result.questions)
         if result.outcome == Outcome.REPLIED:
             if rendered.options:
                 self.state.put_note(CHANNEL, conversation, OPTIONS_KEY, list(rendered.options), ttl_s=OPTIONS_TTL_S)
@@ -302,8 +372,27 @@ class MailWorker:
                 self.state.delete_note(CHANNEL, conversation, OPTIONS_KEY)
         return result
 
-    def _ask_core(self, key: str, message_id: str, conversation: str, questions: list[str]) -> list[Answer] | None:
-        """Each question to the core in turn, resuming from answers stored before a restart."""
+    def _past_deadline(self, key: str, message_id: str) -> bool:
+        """Note when the mail was first taken; True once it has waited past the deadline, else schedule a retry."""
+        now = time.time()
+        note = self.state.get_note(CHANNEL, TAKEN, _taken_key(key))
+        if note is None:
+            note = {"taken_at": now}
+            self.state.put_note(CHANNEL, TAKEN, _taken_key(key), note, ttl_s=PROGRESS_TTL_S)
+        backoff = self._backoff.setdefault(key, Backoff(self.pull, float(note["taken_at"])))
+        pause = backoff.next_pause()
+        if pause is None:
+            log.warning("mail: core still unavailable %.0f s after message_id=%s was taken; apologising",
+                        now - float(note["taken_at"]), message_id)
+            return True
+        self._retry_at[key] = now + pause
+        return False
+
+    def _ask_core(self, key: str, message_id: str, conversation: str, questions: list[str]) -> list[Answer]:
+        """Each question to the core in turn, resuming from answers stored before a restart.
+
+        Returns the answers so far: fewer than ``questions`` when the core became unavailable.
+        """
         progress_conv = _progress_conversation(key)
         stored = self.state.get_note(CHANNEL, progress_conv, PROGRESS_KEY) or []
         answers = [Answer(question=a["q"], messages=tuple(BotMessage.from_rasa(m) for m in a["m"])) for a in stored]
@@ -317,9 +406,9 @@ class MailWorker:
             try:
                 raw = self.core.send_raw(inbound)
             except CoreUnavailable as exc:
-                log.warning("mail: core unavailable (%s) sender=%s message_id=%s; will retry",
-                            exc, hash_sender(conversation), message_id)
-                return None
+                log.warning("mail: core unavailable (%s) sender=%s message_id=%s question=%d/%d",
+                            exc, hash_sender(conversation), message_id, index + 1, len(questions))
+                return answers
             log.info("mail: sender=%s message_id=%s question=%d/%d chars=%d replies=%d in %.0f ms",
                      hash_sender(conversation), message_id, index + 1, len(questions), len(text), len(raw),
                      (time.monotonic() - started) * 1000)

@@ -16,21 +16,22 @@ import signal
 import sys
 
 from channels.core import CoreClient, CoreSettings
+from channels.pull import PullSettings
 from channels.telegram.verify import TelegramSettings, TelegramSettingsError
 
 log = logging.getLogger("channels.telegram")
 
 
-async def _poll(settings: TelegramSettings, core: CoreSettings) -> None:
+async def _poll(settings: TelegramSettings, core: CoreSettings, pull: PullSettings) -> None:
     from channels.telegram.adapter import TelegramAdapter, serve_polling
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    app = TelegramAdapter(settings, core=CoreClient(core)).build_application()
-    log.info("telegram adapter: long polling %s", settings.api_base_url)
-    await serve_polling(app, stop)
+    adapter = TelegramAdapter(settings, core=CoreClient(core), pull=pull)
+    log.info("telegram adapter: long polling %s while the core at %s is ready", settings.api_base_url, core.rasa_url)
+    await serve_polling(adapter, stop)
     log.info("telegram adapter stopped")
 
 
@@ -59,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = TelegramSettings.from_env()
         core = CoreSettings.from_env()
+        pull = PullSettings.load()
     except (TelegramSettingsError, ValueError) as exc:
         log.error("telegram adapter not started: %s", exc)
         return 2
@@ -66,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         log.error("telegram: set-webhook needs TELEGRAM_WEBHOOK_URL and TELEGRAM_WEBHOOK_SECRET")
         return 2
     if args.command == "poll":
-        asyncio.run(_poll(settings, core))
+        asyncio.run(_poll(settings, core, pull))
     else:
         asyncio.run(_webhook(settings, args.command == "set-webhook"))
     return 0

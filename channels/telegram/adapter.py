@@ -8,11 +8,20 @@ its ``update_id`` in :class:`~channels.state.ChannelState` (dedupe across restar
 webhook retries). A per-chat limiter keeps floods away from the core; PTB's
 ``AIORateLimiter`` paces outgoing calls within Telegram's limits; one error handler logs
 (hashed chat id, update id) and apologises to the chat.
+
+Long polling (:func:`serve_polling`) is a pull channel (``channels/pull.py``): it calls
+``getUpdates`` only while the core is ready and pauses with one log line while it is
+not. Every update fetched is written to a durable inbox (a ChannelState note) before the
+next ``getUpdates`` acknowledges it to Telegram, and leaves the inbox once answered, so a
+restart finishes what a previous run took. A message whose core call fails is retried
+with backoff until ``retry_deadline_s`` after it was taken; only then is the apology sent.
+In webhook mode the apology comes at once (Telegram's request window is short).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import defaultdict, deque
@@ -20,7 +29,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from telegram import Update
-from telegram.error import TelegramError
+from telegram.error import Conflict, TelegramError
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -33,6 +42,7 @@ from telegram.ext import (
 )
 
 from channels.core import BotMessage, CoreClient, CoreUnavailable, InboundMessage
+from channels.pull import Backoff, CoreGate, PullSettings
 from channels.state import ChannelState, Claim
 from channels.state_redis import make_channel_state
 from channels.telegram import texts
@@ -46,6 +56,13 @@ CHANNEL = "telegram"
 MAX_TEXT_CHARS = 2000
 OPTIONS_TTL_S = 24 * 3600.0
 START_PAYLOAD = "/greet"
+ALLOWED_UPDATES = ["message", "callback_query"]
+INBOX = "inbox"                 # ChannelState notes: updates taken from Telegram, not yet answered
+INBOX_TTL_S = 24 * 3600.0       # Telegram itself keeps unconfirmed updates for 24 h
+MAX_CONCURRENT_UPDATES = 8
+SWEEP_S = 15.0                  # re-offer inbox updates another worker's claim held back
+MAX_FETCH_BACKOFF_S = 30.0
+STOP_GRACE_S = 5.0
 
 Handler = Callable[[Update, ContextTypes.DEFAULT_TYPE], Coroutine[Any, Any, None]]
 
@@ -82,24 +99,39 @@ class TelegramAdapter:
         settings: the Telegram settings.
         core: the core client (default: from the environment).
         state: channel state (default: ``CHANNELS_DB_URL``).
+        pull: how long polling waits for the core; None (webhook mode) apologises at once
+            when the core does not answer.
     """
 
-    def __init__(self, settings: TelegramSettings, core: CoreClient | None = None, state: ChannelState | None = None):
+    def __init__(self, settings: TelegramSettings, core: CoreClient | None = None, state: ChannelState | None = None,
+                 pull: PullSettings | None = None):
         self.settings = settings
         self.core = core or CoreClient()
         self.state = state or make_channel_state()
+        self.pull = pull
+        self.gate = CoreGate(self.core, CHANNEL, pull) if pull is not None else None
+        self._taken_at: dict[int, float] = {}  # update_id → when polling took it (wall clock)
+        self._keep: set[int] = set()  # claimed elsewhere: stays in the inbox for a later sweep
+        self._in_flight: set[int] = set()
+        self._chat_tail: dict[int, asyncio.Task[None]] = {}  # last dispatched update of each chat
+        self._resumed = asyncio.Event()  # set (and replaced) when polling finds the core ready again
         self.limiter = ChatRateLimiter(settings.rate_per_min)
         self._warned: set[int] = set()
         # One conversation at a time per chat, so replies keep the order of the citizen's messages.
         self._chat_locks: dict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
 
     # -- building ---------------------------------------------------------------------------
-    def build_application(self) -> Application:
-        """The PTB application with this adapter's handlers (not started)."""
+    def build_application(self, polling: bool = False) -> Application:
+        """The PTB application with this adapter's handlers (not started).
+
+        Args:
+            polling: for :func:`serve_polling`, which fetches updates itself (no PTB Updater).
+        """
         base = self.settings.api_base_url
-        app = (ApplicationBuilder().token(self.settings.token).base_url(f"{base}/bot")
-               .base_file_url(f"{base}/file/bot").rate_limiter(AIORateLimiter(max_retries=2))
-               .concurrent_updates(8).build())
+        builder = (ApplicationBuilder().token(self.settings.token).base_url(f"{base}/bot")
+                   .base_file_url(f"{base}/file/bot").rate_limiter(AIORateLimiter(max_retries=2))
+                   .concurrent_updates(MAX_CONCURRENT_UPDATES))
+        app = builder.updater(None).build() if polling else builder.build()
         private = filters.ChatType.PRIVATE
         app.add_handler(CommandHandler("start", self._once(self.on_start), filters=private))
         app.add_handler(CommandHandler("help", self._once(self.on_help), filters=private))
@@ -117,6 +149,8 @@ class TelegramAdapter:
             claim = await asyncio.to_thread(self.state.begin, CHANNEL, key)
             if claim.claim is not Claim.NEW:
                 log.info("telegram: duplicate update_id=%s (%s)", key, claim.claim.value)
+                if claim.claim is Claim.IN_PROGRESS and self.pull is not None:
+                    self._keep.add(update.update_id)
                 return
             try:
                 await handler(update, context)
@@ -159,12 +193,19 @@ class TelegramAdapter:
         stored = None
         if parsed and chat is not None:
             stored = await asyncio.to_thread(self.state.get_note, CHANNEL, conversation_id(chat.id), f"opt:{parsed[0]}")
-        if not parsed or chat is None or not stored or parsed[1] >= len(stored.get("payloads", [])):
+        if (not parsed or chat is None or not stored or parsed[1] >= len(stored.get("payloads", []))
+                or stored.get("used_by") not in (None, update.update_id)):
             await query.answer(texts.OPTION_EXPIRED)
             return
         title, payload = stored["titles"][parsed[1]], stored["payloads"][parsed[1]]
-        await query.answer(texts.OPTION_CHOSEN.format(title=title))
-        await asyncio.to_thread(self.state.delete_note, CHANNEL, conversation_id(chat.id), f"opt:{parsed[0]}")
+        try:
+            await query.answer(texts.OPTION_CHOSEN.format(title=title))
+        except TelegramError as exc:  # too old when a restart finishes a press taken earlier: go on
+            log.info("telegram: could not answer the button press update_id=%s (%s)", update.update_id,
+                     type(exc).__name__)
+        # Spent by this press (a retry of the same update after a restart may still use it).
+        await asyncio.to_thread(self.state.put_note, CHANNEL, conversation_id(chat.id), f"opt:{parsed[0]}",
+                                {**stored, "used_by": update.update_id}, OPTIONS_TTL_S)
         if query.message is not None:
             try:
                 await query.edit_message_reply_markup(reply_markup=None)
@@ -191,11 +232,8 @@ class TelegramAdapter:
                              text: str) -> None:
         inbound = InboundMessage(channel=CHANNEL, sender_id=sender, text=text, message_id=str(update.update_id))
         started = time.monotonic()
-        try:
-            raw = await asyncio.to_thread(self.core.send_raw, inbound)
-        except CoreUnavailable as exc:
-            log.warning("telegram: core unavailable (%s) sender=%s update_id=%s",
-                        exc, hash_sender(sender), update.update_id)
+        raw = await self._ask_core(inbound, update.update_id)
+        if raw is None:
             await context.bot.send_message(chat_id, texts.UNAVAILABLE)
             return
         messages = [BotMessage.from_rasa(m) for m in raw]
@@ -209,6 +247,133 @@ class TelegramAdapter:
             await context.bot.send_message(chat_id, out.text, reply_markup=out.keyboard)
         log.info("telegram: sender=%s update_id=%s chars=%d replies=%d in %.0f ms", hash_sender(sender),
                  update.update_id, len(text), len(outgoing), (time.monotonic() - started) * 1000)
+
+    async def _ask_core(self, inbound: InboundMessage, update_id: int) -> list[dict[str, Any]] | None:
+        """The core's answer; retried with backoff until the pull deadline (polling), else None."""
+        backoff = Backoff(self.pull, self._taken_at.get(update_id, time.time())) if self.pull else None
+        retrying = False
+        while True:
+            try:
+                raw = await asyncio.to_thread(self.core.send_raw, inbound)
+            except CoreUnavailable as exc:
+                pause = backoff.next_pause() if backoff is not None else None
+                if pause is None or backoff is None:
+                    log.warning("telegram: core unavailable (%s) sender=%s update_id=%s; apologising",
+                                exc, hash_sender(inbound.sender_id), update_id)
+                    return None
+                if not retrying:
+                    log.warning("telegram: core unavailable (%s) sender=%s update_id=%s; retrying for up to %.0f s",
+                                exc, hash_sender(inbound.sender_id), update_id, backoff.deadline - time.time())
+                    retrying = True
+                await _sleep_unless(self._resumed, pause)  # the core back: retry at once
+                continue
+            if retrying:
+                log.info("telegram: core answered update_id=%s after retrying", update_id)
+            return raw
+
+    # -- long polling -------------------------------------------------------------------------
+    async def poll(self, app: Application, stop: asyncio.Event, poll_timeout: int = 10) -> None:
+        """Fetch and handle updates until ``stop``; ``app`` must be built with ``polling=True`` and started.
+
+        Updates are fetched only while the core is ready; each is stored in the inbox before
+        it is acknowledged (the next ``getUpdates`` offset) and removed once answered.
+        """
+        if self.gate is None:
+            raise ValueError("long polling needs pull settings")
+        tasks: set[asyncio.Task[None]] = set()
+        limit = asyncio.Semaphore(MAX_CONCURRENT_UPDATES)
+        offset: int | None = None
+        fetch_pause = 1.0
+        next_sweep = 0.0
+        try:
+            while not stop.is_set():
+                if time.monotonic() >= next_sweep:  # taken earlier (maybe by a previous run), not yet answered
+                    for update, taken_at in await asyncio.to_thread(self._inbox, app):
+                        self._dispatch(app, update, taken_at, limit, tasks)
+                    next_sweep = time.monotonic() + SWEEP_S
+                was_paused = self.gate.paused
+                if not await self.gate.wait_async(stop):
+                    break
+                if was_paused:
+                    self._resumed.set()
+                    self._resumed = asyncio.Event()
+                try:
+                    updates = await app.bot.get_updates(offset=offset, timeout=poll_timeout,
+                                                        allowed_updates=ALLOWED_UPDATES)
+                except TelegramError as exc:
+                    level = logging.ERROR if isinstance(exc, Conflict) else logging.WARNING
+                    log.log(level, "telegram: getUpdates failed (%s); retrying in %.0f s", type(exc).__name__,
+                            fetch_pause)
+                    await _sleep_unless(stop, fetch_pause)
+                    fetch_pause = min(fetch_pause * 2, MAX_FETCH_BACKOFF_S)
+                    continue
+                fetch_pause = 1.0
+                if not updates:
+                    continue
+                taken = await asyncio.to_thread(self._take, updates)
+                offset = max(u.update_id for u in updates) + 1  # acknowledged by the next call, once stored
+                for update in updates:
+                    self._dispatch(app, update, taken[update.update_id], limit, tasks)
+        finally:
+            if tasks:
+                _done, pending = await asyncio.wait(tasks, timeout=STOP_GRACE_S)
+                for task in pending:  # still waiting for the core: stays in the inbox for the next run
+                    task.cancel()
+                await asyncio.gather(*pending, return_exceptions=True)
+
+    def _take(self, updates: tuple[Update, ...]) -> dict[int, float]:
+        """Store fetched updates in the inbox (keeping the first time taken); update_id → taken_at."""
+        taken: dict[int, float] = {}
+        for update in updates:
+            key = str(update.update_id)
+            entry = self.state.get_note(CHANNEL, INBOX, key)
+            if entry is None:
+                entry = {"update": update.to_dict(), "taken_at": time.time()}
+                self.state.put_note(CHANNEL, INBOX, key, entry, INBOX_TTL_S)
+            taken[update.update_id] = float(entry["taken_at"])
+        return taken
+
+    def _inbox(self, app: Application) -> list[tuple[Update, float]]:
+        out: list[tuple[Update, float]] = []
+        for key, entry in sorted(self.state.list_notes(CHANNEL, INBOX).items(), key=lambda kv: int(kv[0])):
+            update = Update.de_json(entry.get("update"), app.bot)
+            if update is None:
+                self.state.delete_note(CHANNEL, INBOX, key)
+                continue
+            out.append((update, float(entry.get("taken_at") or time.time())))
+        return out
+
+    def _dispatch(self, app: Application, update: Update, taken_at: float, limit: asyncio.Semaphore,
+                  tasks: set[asyncio.Task[None]]) -> None:
+        if update.update_id in self._in_flight:
+            return
+        self._in_flight.add(update.update_id)
+        self._taken_at[update.update_id] = taken_at
+        chat_id = update.effective_chat.id if update.effective_chat else None
+        before = self._chat_tail.get(chat_id) if chat_id is not None else None
+        task = asyncio.create_task(self._process(app, update, limit, before))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+        if chat_id is not None:
+            self._chat_tail[chat_id] = task
+            task.add_done_callback(lambda t: self._chat_tail.pop(chat_id, None) if self._chat_tail.get(chat_id) is t
+                                   else None)
+
+    async def _process(self, app: Application, update: Update, limit: asyncio.Semaphore,
+                       before: asyncio.Task[None] | None) -> None:
+        update_id = update.update_id
+        try:
+            if before is not None:  # one chat's updates in the order Telegram gave them
+                await asyncio.wait([before])
+            async with limit:
+                await app.process_update(update)  # handler errors go to on_error, which apologises
+            if update_id in self._keep:
+                self._keep.discard(update_id)
+            else:
+                await asyncio.to_thread(self.state.delete_note, CHANNEL, INBOX, str(update_id))
+        finally:
+            self._in_flight.discard(update_id)
+            self._taken_at.pop(update_id, None)
 
     async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         """The one error handler: log without content, apologise when there is a chat to tell."""
@@ -224,17 +389,21 @@ class TelegramAdapter:
                 log.warning("telegram: could not send the apology for update_id=%s", update_id)
 
 
-async def serve_polling(app: Application, stop: asyncio.Event, poll_timeout: int = 10) -> None:
-    """Run ``app`` with long polling until ``stop`` is set (usable off the main thread, unlike ``run_polling``)."""
+async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(asyncio.TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)
+
+
+async def serve_polling(adapter: TelegramAdapter, stop: asyncio.Event, poll_timeout: int = 10) -> None:
+    """Long-poll for ``adapter`` until ``stop`` is set (usable off the main thread, unlike ``run_polling``)."""
+    app = adapter.build_application(polling=True)
     await app.initialize()
     try:
-        assert app.updater is not None
-        await app.updater.start_polling(timeout=poll_timeout, allowed_updates=["message", "callback_query"],
-                                        drop_pending_updates=False)
+        await app.bot.delete_webhook(drop_pending_updates=False)  # getUpdates fails while a webhook is set
         await app.start()
-        await stop.wait()
-        await app.updater.stop()
-        await app.stop()
+        try:
+            await adapter.poll(app, stop, poll_timeout)
+        finally:
+            await app.stop()
     finally:
         await app.shutdown()
-

@@ -143,12 +143,19 @@ class RecordingRelay:
     """Speaks the core relay protocol; answers deterministically and records each call.
 
     Answers: a payload (``/affirm``) is acknowledged; a message containing 预约 gets two
-    buttons; anything else is answered with ``答复：<message>``. ``down`` answers 503.
+    buttons; anything else is answered with ``答复：<message>``. ``down`` answers 503 to
+    everything (readiness included); ``fail_posts`` makes that many messages fail with 503
+    while the readiness route still says ready (the core going away after a check), and
+    ``fail_from`` makes every message fail once that many were answered.
     """
 
     url: str = ""
     calls: list[dict[str, Any]] = field(default_factory=list)
     down: bool = False
+    fail_posts: int = 0
+    fail_from: int | None = None
+    failed: int = 0
+    ready_checks: int = 0
 
     def answer(self, message: str) -> list[dict[str, Any]]:
         """The relay's deterministic answer to ``message``."""
@@ -172,13 +179,29 @@ def relay() -> Iterator[RecordingRelay]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:  # http.server hook
             body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
-            if state.down:
+            if state.down or state.fail_posts > 0 or (state.fail_from is not None
+                                                      and len(state.calls) >= state.fail_from):
+                state.fail_posts = max(0, state.fail_posts - 1)
+                state.failed += 1
                 self.send_response(503)
                 self.end_headers()
                 return
             state.calls.append({"path": self.path, **body})
             data = json.dumps(state.answer(body.get("message", "")), ensure_ascii=False).encode()
             self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_GET(self) -> None:  # http.server hook: the relay's readiness route
+            if not self.path.endswith("/ready"):
+                self.send_response(404)
+                self.end_headers()
+                return
+            state.ready_checks += 1
+            data = json.dumps({"status": "loading" if state.down else "ready"}).encode()
+            self.send_response(503 if state.down else 200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import signal
 import subprocess
@@ -17,10 +18,13 @@ from typing import Any
 
 import pytest
 import requests
+import sqlalchemy
 
 from channels.core import CoreClient, CoreSettings
+from channels.mail import texts as mail_texts
 from channels.mail.verify import MailSettings
 from channels.mail.worker import HANDLED_KEYWORD, SEEN, MailWorker, Outcome, conversation_id
+from channels.pull import PullSettings
 from channels.state import ChannelState
 from devtools.dovecot import DovecotServer
 from tests.channels.mailkit import (  # noqa: F401 - fixtures
@@ -53,9 +57,12 @@ def state(env: dict[str, str]) -> Iterator[ChannelState]:
     st.dispose()
 
 
-def make_worker(env: dict[str, str], state: ChannelState, **overrides: object) -> MailWorker:
+FAST = PullSettings(ready_poll_s=0.2, retry_first_s=0.3, retry_max_s=1.0, retry_deadline_s=300.0)
+
+
+def make_worker(env: dict[str, str], state: ChannelState, pull: PullSettings = FAST, **overrides: object) -> MailWorker:
     settings = dataclasses.replace(MailSettings.from_env(env), **overrides)  # type: ignore[arg-type]
-    return MailWorker(settings, core=CoreClient(CoreSettings.from_env(env)), state=state)
+    return MailWorker(settings, core=CoreClient(CoreSettings.from_env(env)), state=state, pull=pull)
 
 
 def run_round(worker: MailWorker) -> dict[int, str]:
@@ -142,9 +149,9 @@ def test_robots_are_never_answered(env: dict[str, str], state: ChannelState, dov
     assert HANDLED_KEYWORD in flags
 
 
-def test_core_down_leaves_the_mail_for_later_and_nothing_is_lost(env: dict[str, str], state: ChannelState,
-                                                                  dovecot: DovecotServer, smtp_server: SmtpServer,
-                                                                  relay: RecordingRelay) -> None:
+def test_core_down_leaves_the_mail_for_later_with_backoff_and_nothing_is_lost(
+        env: dict[str, str], state: ChannelState, dovecot: DovecotServer, smtp_server: SmtpServer,
+        relay: RecordingRelay) -> None:
     deliver(dovecot, citizen_mail("社保卡怎么补办？", message_id="<down@example.cn>"))
     relay.down = True
     worker = make_worker(env, state)
@@ -152,8 +159,59 @@ def test_core_down_leaves_the_mail_for_later_and_nothing_is_lost(env: dict[str, 
     [flags] = mailbox_state(dovecot).values()
     assert HANDLED_KEYWORD not in flags and SEEN not in flags
     relay.down = False
+    assert list(run_round(worker).values()) == [Outcome.DEFERRED]  # backing off: not asked again yet
+    assert relay.calls == [] and relay.failed == 1
+    time.sleep(0.4)
     assert list(run_round(worker).values()) == [Outcome.REPLIED]
-    assert len(smtp_server.recorder.messages) == 1
+    assert len(smtp_server.recorder.messages) == 1 and len(relay.calls) == 1
+    assert state.list_notes("mail", "taken") == {}
+
+
+def test_past_the_deadline_a_mail_gets_the_answers_so_far_and_one_apology(
+        env: dict[str, str], state: ChannelState, dovecot: DovecotServer, smtp_server: SmtpServer,
+        relay: RecordingRelay) -> None:
+    deliver(dovecot, citizen_mail("1. 护照要多少钱？\n2. 身份证丢了怎么补？", message_id="<late@example.cn>"))
+    relay.fail_from = 1  # the core answers the first question, then goes away
+    pull = PullSettings(ready_poll_s=0.2, retry_first_s=0.2, retry_max_s=0.2, retry_deadline_s=0.6)
+    worker = make_worker(env, state, pull=pull)
+    assert list(run_round(worker).values()) == [Outcome.DEFERRED]
+    assert smtp_server.recorder.messages == []
+    time.sleep(0.7)
+    assert list(run_round(worker).values()) == [Outcome.APOLOGISED]
+    assert run_round(worker) == {}  # flagged handled: nothing twice
+    [reply] = smtp_server.recorder.messages
+    text = text_part(reply)
+    assert "答复：护照要多少钱？" in text and text.count(mail_texts.CORE_UNAVAILABLE) == 1
+    assert [c["message"] for c in relay.calls] == ["护照要多少钱？"]  # the first question was not asked twice
+    assert state.list_notes("mail", "taken") == {}
+
+
+def test_the_worker_takes_no_mail_while_the_core_is_not_ready(
+        env: dict[str, str], dovecot: DovecotServer, smtp_server: SmtpServer, relay: RecordingRelay,
+        caplog: pytest.LogCaptureFixture) -> None:
+    state = ChannelState(env["CHANNELS_DB_URL"])
+    relay.down = True
+    worker = make_worker(env, state, poll_s=0.5)
+    thread = threading.Thread(target=worker.run_forever, daemon=True)
+    try:
+        with caplog.at_level(logging.INFO, logger="channels.pull"):
+            thread.start()
+            deliver(dovecot, citizen_mail("居住证怎么办理？", message_id="<wait@example.cn>"))
+            time.sleep(2.0)
+            assert relay.ready_checks >= 3 and relay.failed == 0  # checked, never asked
+            with state.engine.connect() as conn:  # not even claimed
+                assert conn.execute(sqlalchemy.text("SELECT count(*) FROM channel_processed")).scalar() == 0
+            relay.down = False
+            smtp_server.recorder.wait_for(1, timeout=15)
+            time.sleep(1.0)
+    finally:
+        worker.stop()
+        thread.join(timeout=10)
+        state.dispose()
+    assert not thread.is_alive()
+    assert len(smtp_server.recorder.messages) == 1 and len(relay.calls) == 1
+    lines = [r.getMessage() for r in caplog.records if r.name == "channels.pull"]
+    assert len(lines) == 2 and "core not ready" in lines[0] and "taking new messages again" in lines[1], lines
 
 
 def test_smtp_failure_retries_without_asking_the_core_again(env: dict[str, str], state: ChannelState,

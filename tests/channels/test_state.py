@@ -82,3 +82,15 @@ def test_purge_removes_only_finished_old_records(state):
     state.begin("sms", "open")
     assert state.purge(dt.timedelta(seconds=-1)) == 1
     assert state.begin("sms", "open").claim is Claim.IN_PROGRESS
+
+
+def test_list_notes_returns_one_conversations_unexpired_notes(state):
+    state.put_note("telegram", "inbox", "1001", {"taken_at": 1.0})
+    state.put_note("telegram", "inbox", "1002", {"taken_at": 2.0}, ttl_s=3600)
+    state.put_note("telegram", "inbox", "999", {"taken_at": 0.0}, ttl_s=0.001)
+    state.put_note("telegram", "other", "1003", {})
+    state.put_note("mail", "inbox", "1004", {})
+    import time
+
+    time.sleep(0.01)
+    assert state.list_notes("telegram", "inbox") == {"1001": {"taken_at": 1.0}, "1002": {"taken_at": 2.0}}

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from channels.core import BotMessage, Button, CoreClient, CoreSettings
+from channels.pull import PullSettings
 from channels.state import ChannelState
 from channels.telegram import texts
 from channels.telegram.adapter import ChatRateLimiter, TelegramAdapter, conversation_id, serve_polling
@@ -93,7 +94,7 @@ class Poller:
 
         async def main() -> None:
             self.stop_event = asyncio.Event()
-            await serve_polling(self.adapter.build_application(), self.stop_event, poll_timeout=1)
+            await serve_polling(self.adapter, self.stop_event, poll_timeout=1)
 
         try:
             self.loop.run_until_complete(main())
@@ -113,10 +114,11 @@ class Poller:
         assert not self.thread.is_alive() and self.error is None, self.error
 
 
-def make_adapter(api: FakeBotAPI, rasa_url: str, db: Path, **env: str) -> TelegramAdapter:
+def make_adapter(api: FakeBotAPI, rasa_url: str, db: Path, deadline_s: float = 300.0, **env: str) -> TelegramAdapter:
     settings = TelegramSettings.from_env({"TELEGRAM_BOT_TOKEN": api.token, "TELEGRAM_API_BASE_URL": api.url, **env})
     core = CoreClient(CoreSettings.from_env({"RASA_URL": rasa_url, "CORE_TIMEOUT": "30"}))
-    return TelegramAdapter(settings, core=core, state=ChannelState(f"sqlite:///{db}"))
+    pull = PullSettings(ready_poll_s=0.2, retry_first_s=0.2, retry_max_s=1.0, retry_deadline_s=deadline_s)
+    return TelegramAdapter(settings, core=core, state=ChannelState(f"sqlite:///{db}"), pull=pull)
 
 
 @pytest.fixture
@@ -205,17 +207,114 @@ def test_per_chat_rate_limit_protects_the_core(poller: Poller, fake_telegram: Fa
     assert len([c for c in relay.calls if c["sender"] == conversation_id(CHAT)]) == 5
 
 
-def test_core_down_and_send_errors_get_an_apology(poller: Poller, fake_telegram: FakeBotAPI, relay: RecordingRelay,
-                                                   caplog: pytest.LogCaptureFixture) -> None:
-    relay.down = True
-    fake_telegram.push_text(CHAT, "社保卡怎么办")
-    assert fake_telegram.wait_for(CHAT, 1)[0]["text"] == texts.UNAVAILABLE
-    relay.down = False
-    with caplog.at_level(logging.ERROR, logger="channels.telegram.adapter"):
-        fake_telegram.push_text(CHAT, "触发错误")
-        assert fake_telegram.wait_for(CHAT, 2)[1]["text"] == texts.UNAVAILABLE  # from the central error handler
+def test_core_not_ready_pauses_intake_with_one_line_and_leaves_the_update_unacknowledged(
+        poller: Poller, fake_telegram: FakeBotAPI, relay: RecordingRelay, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.INFO, logger="channels.pull"):
+        relay.down = True
+        time.sleep(1.5)  # at most one getUpdates was in flight when the core went away
+        update_id = fake_telegram.push_text(CHAT, "社保卡怎么办")
+        checks = relay.ready_checks
+        time.sleep(2.0)
+        assert relay.ready_checks > checks  # still checking…
+        assert fake_telegram.sent == [] and relay.calls == []  # …but taking nothing
+        assert [u["update_id"] for u in fake_telegram.updates] == [update_id]  # not acknowledged
+        relay.down = False
+        assert [m["text"] for m in fake_telegram.wait_for(CHAT, 1)] == ["答复：社保卡怎么办"]
+    time.sleep(1.0)
+    assert len(fake_telegram.messages_to(CHAT)) == 1 and len(relay.calls) == 1
+    lines = [r.getMessage() for r in caplog.records if r.name == "channels.pull"]
+    assert len(lines) == 2, lines
+    assert "core not ready (loading); taking no new messages" in lines[0] and "taking new messages again" in lines[1]
+
+
+def test_a_taken_message_is_retried_until_the_core_answers(poller: Poller, fake_telegram: FakeBotAPI,
+                                                            relay: RecordingRelay) -> None:
+    relay.fail_posts = 3  # the core goes away after the readiness check
+    fake_telegram.push_text(CHAT, "居住证怎么办")
+    assert [m["text"] for m in fake_telegram.wait_for(CHAT, 1)] == ["答复：居住证怎么办"]
+    time.sleep(1.0)
+    assert relay.failed == 3 and len(relay.calls) == 1 and len(fake_telegram.messages_to(CHAT)) == 1
+    assert poller.adapter.state.list_notes("telegram", "inbox") == {}
+
+
+def test_after_the_deadline_the_apology_is_sent_once_and_errors_get_one_too(
+        fake_telegram: FakeBotAPI, relay: RecordingRelay, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    p = Poller(make_adapter(fake_telegram, relay.url, tmp_path / "ch.db", deadline_s=1.5))
+    p.start()
+    try:
+        relay.fail_posts = 1000
+        fake_telegram.push_text(CHAT, "社保卡怎么办")
+        started = time.monotonic()
+        assert fake_telegram.wait_for(CHAT, 1)[0]["text"] == texts.UNAVAILABLE
+        assert time.monotonic() - started >= 1.4  # retried until the deadline first
+        relay.fail_posts = 0
+        with caplog.at_level(logging.ERROR, logger="channels.telegram.adapter"):
+            fake_telegram.push_text(CHAT, "触发错误")
+            assert fake_telegram.wait_for(CHAT, 2)[1]["text"] == texts.UNAVAILABLE  # from the central error handler
+        time.sleep(1.0)
+        assert len(fake_telegram.messages_to(CHAT)) == 2
+        assert p.adapter.state.list_notes("telegram", "inbox") == {}
+    finally:
+        p.stop()
+        p.adapter.state.dispose()
     assert any("error handling update_id" in r.getMessage() for r in caplog.records)
     assert all("触发错误" not in r.getMessage() for r in caplog.records)
+
+
+def test_an_update_taken_by_a_stopped_worker_is_answered_once_by_the_next(
+        fake_telegram: FakeBotAPI, relay: RecordingRelay, tmp_path: Path) -> None:
+    """Telegram forgets an update once acknowledged: the inbox must carry it across a restart."""
+    first = Poller(make_adapter(fake_telegram, relay.url, tmp_path / "ch.db"))
+    first.start()
+    relay.fail_posts = 1000
+    update_id = fake_telegram.push_text(CHAT, "公积金怎么提取")
+    deadline = time.time() + 10
+    while time.time() < deadline and (not relay.failed or any(u["update_id"] == update_id
+                                                              for u in fake_telegram.updates)):
+        time.sleep(0.05)
+    assert all(u["update_id"] != update_id for u in fake_telegram.updates)  # acknowledged, once in the inbox
+    first.stop()  # stopped while retrying
+    first.adapter.state.dispose()
+    assert fake_telegram.sent == []
+    relay.fail_posts = 0
+    second = Poller(make_adapter(fake_telegram, relay.url, tmp_path / "ch.db"))
+    second.start()
+    try:
+        assert [m["text"] for m in fake_telegram.wait_for(CHAT, 1)] == ["答复：公积金怎么提取"]
+        time.sleep(1.0)
+        assert [c["message"] for c in relay.calls] == ["公积金怎么提取"]
+        assert len(fake_telegram.messages_to(CHAT)) == 1
+        assert second.adapter.state.list_notes("telegram", "inbox") == {}
+    finally:
+        second.stop()
+        second.adapter.state.dispose()
+
+
+def test_a_button_press_taken_by_a_stopped_worker_still_reaches_the_core_once(
+        fake_telegram: FakeBotAPI, relay: RecordingRelay, tmp_path: Path) -> None:
+    first = Poller(make_adapter(fake_telegram, relay.url, tmp_path / "ch.db"))
+    first.start()
+    fake_telegram.push_text(CHAT, "我想预约办护照")
+    [question] = fake_telegram.wait_for(CHAT, 1)
+    relay.fail_posts = 1000
+    fake_telegram.push_callback(CHAT, question["reply_markup"]["inline_keyboard"][0][0]["callback_data"], question)
+    deadline = time.time() + 10
+    while time.time() < deadline and not relay.failed:
+        time.sleep(0.05)
+    first.stop()  # stopped while retrying the press
+    first.adapter.state.dispose()
+    relay.fail_posts = 0
+    second = Poller(make_adapter(fake_telegram, relay.url, tmp_path / "ch.db"))
+    second.start()
+    try:
+        assert fake_telegram.wait_for(CHAT, 2)[1]["text"] == "已收到您的选择 /affirm"
+        fake_telegram.push_callback(CHAT, question["reply_markup"]["inline_keyboard"][0][0]["callback_data"], question)
+        time.sleep(1.5)  # pressed again: spent
+        assert [c["message"] for c in relay.calls] == ["我想预约办护照", "/affirm"]
+        assert len(fake_telegram.messages_to(CHAT)) == 2 and fake_telegram.answered[-1].get("text") == texts.OPTION_EXPIRED
+    finally:
+        second.stop()
+        second.adapter.state.dispose()
 
 
 # -- webhook behind the Flask app server --------------------------------------------------------
