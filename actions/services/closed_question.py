@@ -44,7 +44,7 @@ class Option:
     Attributes:
         title: what the citizen sees or hears (from the domain's wording).
         payload: what choosing it sends to the core (``/intent{"entity": "value"}``).
-        key: the number that picks it on SMS, mail and the phone keypad.
+        key: the number that picks it on SMS, mail and the phone keypad ("" = not numbered).
     """
 
     title: str
@@ -86,8 +86,9 @@ class ClosedQuestion:
         options = []
         for i, raw in enumerate(value.get("options") or (), start=1):
             if isinstance(raw, Mapping) and isinstance(raw.get("payload"), str) and raw["payload"]:
+                key = raw.get("key")  # "" = offered but not numbered (a rating's "跳过")
                 options.append(Option(title=str(raw.get("title") or raw["payload"]), payload=raw["payload"],
-                                      key=str(raw.get("key") or i)))
+                                      key=str(i) if key is None else str(key)))
         yes, no = value.get("yes"), value.get("no")
         return cls(expect=str(value["expect"]), options=tuple(options),
                    yes=yes if isinstance(yes, str) and yes else None, no=no if isinstance(no, str) and no else None)
@@ -266,7 +267,7 @@ def resolve(question: ClosedQuestion, reply: Reply, cues: Cues | None = None) ->
         return Resolution("option", chosen.payload) if chosen else Resolution("other")
     number = bare_number(text)
     if number is not None:
-        chosen = next((o for o in question.options if o.key == str(number)), None)
+        chosen = next((o for o in question.options if o.key and o.key == str(number)), None)
         return Resolution("option", chosen.payload) if chosen else Resolution("other")
     chosen = _by_title(question, text, cues) or _by_entity(question, reply)
     if chosen:

@@ -1,8 +1,9 @@
 """Bot messages → SMS text within a part budget, and TwiML through twilio's ``MessagingResponse``.
 
-Rules (declared in :data:`CAPABILITIES`): buttons become numbered options under the text;
-images become their link; a reply longer than the budget is cut at a sentence boundary,
-ends with a continuation hint and the remainder is returned for later.
+Rules (from :data:`CAPABILITIES`): no native buttons, so options become numbered lines under
+the text, numbered by the keys of the answer's closed-question hint (a rating's 5 is 非常满意)
+or 1..n; links are kept, so images become their link; a reply longer than the budget is cut
+at a sentence boundary, ends with a continuation hint and the remainder is returned for later.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from channels.core import BotMessage, Button, Capabilities
+from channels.core import NO_KEY, BotMessage, Button, Capabilities, keyed_options
 from channels.sms import segments, texts
 
 CAPABILITIES = Capabilities(max_chars=None, buttons=False, links=True, speech=False, rich_text=False)
@@ -28,7 +29,7 @@ class SmsPage:
     Attributes:
         text: the reply (within the budget unless a single option list alone exceeds it).
         rest: the remainder of a cut reply ("" when complete).
-        options: the numbered options offered, in order (digit n ↦ ``options[n-1]``).
+        options: the options offered, in order, each with the key that picks it.
     """
 
     text: str
@@ -37,27 +38,36 @@ class SmsPage:
 
 
 def body_of(messages: Sequence[BotMessage]) -> str:
-    """The texts (and image links) of ``messages`` joined by new lines; custom payloads are not shown."""
+    """The texts (and, where links are useful, image links) of ``messages`` joined by new lines;
+    custom payloads (hints) are not shown."""
     lines: list[str] = []
     for m in messages:
         if m.text.strip():
             lines.append(m.text.strip())
-        if m.image:
+        if m.image and CAPABILITIES.links:
             lines.append(m.image)
     return "\n".join(lines)
 
 
 def options_of(messages: Sequence[BotMessage]) -> tuple[Button, ...]:
-    """The buttons of all messages, in order, at most :data:`MAX_OPTIONS`."""
-    return tuple(b for m in messages for b in m.buttons)[:MAX_OPTIONS]
+    """The options of the answer with their keys (native buttons when the channel had them)."""
+    if CAPABILITIES.buttons:
+        return ()
+    return keyed_options(messages, MAX_OPTIONS)
 
 
 def options_block(options: Sequence[Button]) -> str:
-    """``\\n1. 标题\\n2. 标题\\n请回复序号选择`` (empty without options)."""
-    if not options:
+    """``\\n5. 非常满意\\n4. 满意…\\n请回复序号选择`` (empty without options); unnumbered options
+    are offered as words to reply with."""
+    numbered = [b for b in options if b.key != NO_KEY]
+    words = [b for b in options if b.key == NO_KEY]
+    if not numbered and not words:
         return ""
-    lines = [f"{i}. {b.title}" for i, b in enumerate(options, start=1)]
-    return "\n" + "\n".join(lines) + "\n" + texts.OPTIONS_FOOTER
+    lines = [f"{b.key}. {b.title}" for b in numbered]
+    if numbered:
+        lines.append(texts.OPTIONS_FOOTER)
+    lines += [texts.OPTION_WORD.format(title=b.title) for b in words]
+    return "\n" + "\n".join(lines)
 
 
 def _cut_index(body: str, limit: int) -> int:

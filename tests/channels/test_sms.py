@@ -210,7 +210,7 @@ def test_a_digit_outside_the_options_asks_again_without_the_core(client, core):
     core.replies.append([bot("请选择：", [("确认", "/affirm"), ("取消", "/deny")])])
     post_signed(client, PATH, sms_form("预约", sid="SM" + "1" * 32))
     text = reply_of(post_signed(client, PATH, sms_form("7", sid="SM" + "2" * 32)))
-    assert text == texts.OPTION_OUT_OF_RANGE.format(n=2)
+    assert text == texts.OPTION_OUT_OF_RANGE.format(keys="1、2")
     assert len(core.received) == 1
 
 
