@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -24,7 +25,7 @@ CUES_FILE = Path(__file__).resolve().parent.parent / "config" / "closed_question
 EXPECT_YES_NO = "yes_no"
 EXPECT_CHOICE = "choice"
 # A reply longer than this is a new message, not an answer by yes/no or by number.
-MAX_SHORT_REPLY_CHARS = 16
+MAX_SHORT_REPLY_CHARS = 10
 # NLU's affirm/deny is trusted for short replies at or above this confidence.
 MIN_INTENT_CONFIDENCE = 0.6
 
@@ -115,7 +116,8 @@ def make_question(expect: str, buttons: Sequence[Mapping[str, Any]], *, yes: str
 
 @dataclass(frozen=True)
 class Cues:
-    """Words that make a short reply a yes or a no (``actions/config/closed_question.yml``)."""
+    """Words that make a short reply a yes or a no (``actions/config/closed_question.yml``:
+    ``affirm``, ``deny``, ``neutral``, ``particles``, ``negations``)."""
 
     yes: frozenset[str]
     no: frozenset[str]
@@ -127,8 +129,8 @@ class Cues:
     def load(cls, path: Path | None = None) -> Cues:
         """Read the cue file."""
         data = yaml.safe_load((path or CUES_FILE).read_text(encoding="utf-8")) or {}
-        words = {k: frozenset(str(w).lower() for w in data.get(k) or ()) for k in ("yes", "no", "neutral")}
-        return cls(yes=words["yes"], no=words["no"], neutral=words["neutral"],
+        words = {k: frozenset(str(w).lower() for w in data.get(k) or ()) for k in ("affirm", "deny", "neutral")}
+        return cls(yes=words["affirm"], no=words["deny"], neutral=words["neutral"],
                    particles=str(data.get("particles") or ""),
                    negations=tuple(sorted((str(w) for w in data.get("negations") or ()), key=len, reverse=True)))
 
@@ -208,7 +210,7 @@ def parse_payload(payload: str) -> tuple[str, dict[str, Any]] | None:
 
 def bare_number(text: str) -> int | None:
     """The number of a reply that is only a number ("2", "第二个", "5分", "五星"), else None."""
-    match = _NUMBER_RE.match(text.strip().rstrip("。.!！"))
+    match = _NUMBER_RE.match(unicodedata.normalize("NFKC", text).strip().rstrip("。.!！"))
     if not match:
         return None
     raw = match.group(1)
