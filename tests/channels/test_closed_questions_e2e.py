@@ -218,7 +218,8 @@ def book_until_confirmation(citizen: Citizen, n: int) -> str:
         elif "手机" in reply:
             reply = citizen.phone(f"1390000{n:04d}"[-11:])
         elif "几点" in reply or "时段" in reply:
-            reply = citizen.say(TIMES[n % len(TIMES)])
+            offered = re.findall(r"[上下]午\d{1,2}:\d{2}", reply)  # the free slots offered, by name
+            reply = citizen.say(offered[n % len(offered)] if offered else TIMES[n % len(TIMES)])
         else:
             pytest.fail(f"unexpected question: {reply!r}")
     pytest.fail(f"no confirmation: {reply!r}")
