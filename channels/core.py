@@ -101,16 +101,19 @@ class Hint:
             return None
         raw_length = custom.get("length")
         length = raw_length if isinstance(raw_length, int) and 0 < raw_length <= 32 else None
-        prefix = custom.get("prefix") if isinstance(custom.get("prefix"), str) else ""
+        raw_prefix = custom.get("prefix")
+        prefix = raw_prefix if isinstance(raw_prefix, str) else ""
         options = []
         for i, raw in enumerate(custom.get("options") or (), start=1):
-            if isinstance(raw, Mapping) and isinstance(raw.get("payload"), str) and raw["payload"]:
-                title = raw.get("title") if isinstance(raw.get("title"), str) and raw["title"] else raw["payload"]
+            payload = raw.get("payload") if isinstance(raw, Mapping) else None
+            if isinstance(payload, str) and payload:
+                raw_title = raw.get("title")
+                title = raw_title if isinstance(raw_title, str) and raw_title else payload
                 key = raw.get("key", str(i))
-                options.append(Button(title=title, payload=raw["payload"],
+                options.append(Button(title=title, payload=payload,
                                       key=str(key) if isinstance(key, (str, int)) and str(key) else NO_KEY))
-        return cls(expect=str(custom["expect"]), length=length, prefix=prefix[:8], allow_x=custom.get("allow_x") is True,
-                   options=tuple(options))
+        return cls(expect=str(custom["expect"]), length=length, prefix=prefix[:8],
+                   allow_x=custom.get("allow_x") is True, options=tuple(options))
 
 
 @dataclass(frozen=True)

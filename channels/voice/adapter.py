@@ -262,11 +262,11 @@ class VoiceChannel:
             sms_text = ans.full_text
         if not lines:
             lines = [texts.NEXT_PROMPT]
-        number = None
+        wanted = None
         if ans.number:
-            number = {"length": ans.number.length, "prefix": ans.number.prefix, "allow_x": ans.number.allow_x}
+            wanted = {"length": ans.number.length, "prefix": ans.number.prefix, "allow_x": ans.number.allow_x}
         st.update(mode="dialog", retries=0, options=[{"key": b.key, "payload": b.payload} for b in ans.options],
-                  number=number, sms_text=sms_text, sms_key=sms_key, last=lines)
+                  number=wanted, sms_text=sms_text, sms_key=sms_key, last=lines)
         st.pop("pending", None)
         single, number = self._gather_kind(st)
         return self._prompt(call, st, nxt, lines, single_key=single, number=number)
