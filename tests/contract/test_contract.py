@@ -135,3 +135,27 @@ def test_every_number_question_carries_the_hint_the_voice_channel_reads(response
         assert variant.get("custom") == hint, (response, variant)
         number = prepare([BotMessage(text=variant["text"]), BotMessage(custom=variant["custom"])]).number
         assert number is not None and number.length == hint["length"]
+
+
+@pytest.mark.parametrize("response", sorted(NUMBER_QUESTIONS))
+def test_rewording_a_number_question_cannot_break_keypad_entry(response):
+    """Staff may reword any question: keypad entry follows the hint, and wording alone never switches it."""
+    from channels.core import BotMessage
+    from channels.voice.render import prepare
+    from tests.domain_files import domain
+
+    variant = domain()["responses"][response][0]
+    reworded = [BotMessage(text="麻烦您告诉我这个信息。"), BotMessage(custom=variant["custom"])]
+    assert prepare(reworded).number is not None
+    assert prepare([BotMessage(text=variant["text"])]).number is None  # the old wording, without its hint
+
+
+def test_every_closed_question_response_exists_with_options_for_its_channels():
+    """The responses the actions ask closed questions with, and the resolver's own, have options everywhere."""
+    from tests.domain_files import domain
+
+    responses = domain()["responses"]
+    for name in ("utter_offer_human", "utter_confirm_booking", "utter_ask_rating", "utter_rephrase_offer"):
+        assert all(v.get("buttons") for v in responses[name]), name
+    for name in ("utter_did_you_mean", "utter_which_service", "utter_choose_one"):
+        assert name in responses
