@@ -10,6 +10,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.base import CitizenAction, CitizenFormValidation, sender_of
+from actions.rating import ask_rating
 from actions.services.people import parse_application_no, parse_last4, spoken_digits
 from actions.wording import history_line, word
 from common.identity import matches_last4
@@ -123,5 +124,4 @@ class ActionCheckStatus(CitizenAction):
                                      next_step=record.next_step or word("default_next_step"),
                                      number_spoken=spoken_digits(number))
             service_id = record.service_id
-        dispatcher.utter_message(response="utter_ask_rating")
-        return [*done, SlotSet("rating_context", "status"), SlotSet("service", service_id)]
+        return [*done, *ask_rating(dispatcher, tracker, domain, "status"), SlotSet("service", service_id)]

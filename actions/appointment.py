@@ -12,7 +12,10 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.base import CitizenAction, CitizenFormValidation, channel_of, sender_of, user_text
+from actions.closed_question import ask_from_domain
+from actions.rating import ask_rating
 from actions.services import booking_rules as rules
+from actions.services.closed_question import EXPECT_YES_NO
 from actions.services.dates import format_date_zh, format_time_zh, parse_date, parse_time, parse_when
 from actions.services.people import clean_person_name, parse_booking_ref, spoken_digits
 from actions.stores import Stores
@@ -24,6 +27,9 @@ from common.identity import normalize_cn_mobile
 from common.pii import mask_phone
 from common.status import BOOKING_STATUS_LABELS
 
+# What "yes" and "no" to the confirmation stand for (the buttons of utter_confirm_booking).
+CONFIRM_PAYLOAD = "/affirm"
+STOP_PAYLOAD = "/deny"
 BOOKING_SLOTS = ("booking_date", "booking_time", "booking_confirmed", "requested_slot")
 # Slots that outlive a stopped form: what the conversation is about and who the citizen is.
 CONTEXT_SLOTS = frozenset({"service", "center", "person_name", "phone"})
@@ -272,8 +278,9 @@ class ActionAskBookingConfirmed(CitizenAction):
         return "action_ask_booking_confirmed"
 
     async def handle(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
-        dispatcher.utter_message(response="utter_confirm_booking", **await booking_summary(self, tracker))
-        return []
+        # a closed question: "确认/好/系/1" books, "不/取消/2" stops (read by action_resolve_reply)
+        return ask_from_domain(dispatcher, tracker, domain, "utter_confirm_booking", EXPECT_YES_NO,
+                               yes=CONFIRM_PAYLOAD, no=STOP_PAYLOAD, **await booking_summary(self, tracker))
 
 
 class ActionBookAppointment(CitizenAction):
@@ -311,8 +318,7 @@ class ActionBookAppointment(CitizenAction):
             return reset(("booking_time", "booking_confirmed", "requested_slot"))
         dispatcher.utter_message(response="utter_booking_done", booking_ref=booking.ref,
                                  booking_ref_spoken=spoken_digits(booking.ref), **summary)
-        dispatcher.utter_message(response="utter_ask_rating")
-        return [*reset(BOOKING_SLOTS), SlotSet("rating_context", "booking")]
+        return [*reset(BOOKING_SLOTS), *ask_rating(dispatcher, tracker, domain, "booking")]
 
 
 class ActionStopForm(CitizenAction):
@@ -395,8 +401,7 @@ class ActionCancelAppointment(CitizenAction):
             return reset(("booking_ref", "requested_slot"))
         view = await booking_view(self, booking)
         dispatcher.utter_message(response="utter_booking_cancelled", **view)
-        dispatcher.utter_message(response="utter_ask_rating")
-        return [*reset(("booking_ref", "requested_slot")), SlotSet("rating_context", "cancel"),
+        return [*reset(("booking_ref", "requested_slot")), *ask_rating(dispatcher, tracker, domain, "cancel"),
                 SlotSet("service", booking.service_id)]
 
 

@@ -10,6 +10,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.base import CitizenAction, CitizenFormValidation, channel_of, sender_of
+from actions.rating import ask_rating
 from actions.services.letters import find_location, find_phone
 from actions.services.people import declines, fold, spoken_digits
 from actions.wording import word
@@ -47,6 +48,8 @@ class ValidateComplaintForm(CitizenFormValidation):
     async def validate_complaint_text(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                                       domain: DomainDict) -> dict[str, Any]:
         text = fold(str(value or ""))
+        if text.startswith("/"):  # the "给相关部门留言" option: nothing described yet, the form asks
+            return {"complaint_text": None}
         if len(text) < MIN_DESCRIPTION_CHARS or text.rstrip("。！!") in GENERIC:
             dispatcher.utter_message(response="utter_complaint_too_short")
             return {"complaint_text": None}
@@ -94,6 +97,5 @@ class ActionCreateCase(CitizenAction):
         dispatcher.utter_message(response="utter_case_created", number=case.number,
                                  number_spoken=spoken_digits(case.number),
                                  kind_text="建议" if kind == "suggestion" else "投诉")
-        dispatcher.utter_message(response="utter_ask_rating")
         return [SlotSet("complaint_text", None), SlotSet("complaint_location", None), SlotSet("contact_phone", None),
-                SlotSet("requested_slot", None), SlotSet("rating_context", "complaint")]
+                SlotSet("requested_slot", None), *ask_rating(dispatcher, tracker, domain, "complaint")]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from rasa_sdk import Tracker
@@ -11,10 +12,14 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.base import CitizenAction, channel_of, sender_of, user_text
+from actions.closed_question import ask, ask_from_domain
+from actions.services.closed_question import EXPECT_CHOICE, EXPECT_YES_NO, make_question
 from actions.services.faq_logic import (
-    decide,
+    TOPIC_LABELS,
+    Thresholds,
     detect_topic,
     is_payload,
+    plan_answer,
     short_list,
     topic_content,
 )
@@ -27,8 +32,8 @@ from common.textnorm import normalize
 FOLLOW_UP_COVERAGE = 0.34
 # Unmatched texts this short are treated as not understood rather than as unanswered questions.
 SHORT_UNCLEAR_CHARS = 4
-# A reply this short to the rating question that holds a score ("3", "4分", "一般") is the rating.
-BARE_RATING_CHARS = 6
+# "不用" to the offer of a person: the usual "anything else?" (rule: deny outside a form).
+DECLINE_PAYLOAD = "/deny"
 
 
 def latest_entity(tracker: Tracker, name: str) -> str | None:
@@ -42,10 +47,11 @@ def latest_entity(tracker: Tracker, name: str) -> str | None:
 class ActionAnswerFaq(CitizenAction):
     """Answers a service-guide question.
 
-    Decides between: the FAQ or guide of the service named (or kept in context for
-    follow-ups such as "那要多少钱"), the search's confident top hit, a choice among two
-    or three close services (buttons), or an honest "not found" that is recorded for
-    staff (PII masked) with an offer of a human.
+    Decides (:func:`actions.services.faq_logic.plan_answer`) between: the FAQ or guide of
+    the service named (or kept in context for follow-ups such as "那要多少钱"), the
+    search's confident top hit, "您是想了解…吗？" for one close service or a choice among
+    two or three (closed questions, read by ``action_resolve_reply``), or an honest
+    "not found" that is recorded for staff (PII masked) with an offer of a person.
     """
 
     def name(self) -> str:
@@ -53,66 +59,55 @@ class ActionAnswerFaq(CitizenAction):
 
     async def handle(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
         text = user_text(tracker)
-        if is_payload(text):  # a button: answer the question that was pending
+        if is_payload(text):  # a button (or an answer to "您是想了解…吗？"): answer the question that was pending
             text = tracker.get_slot("pending_question") or ""
         named = await self._known_service(latest_entity(tracker, "service"))
         intent = ((tracker.latest_message or {}).get("intent") or {}).get("name")
-        if not text and not named and intent == "ask_service_guide":  # "办事指南" menu or button: which one?
+        context = await self._known_service(tracker.get_slot("service"))
+        search = self.stores.search
+        lookups = not named and intent != "inform" and bool(text)
+        hits = await self.blocking(search.search, text, 3) if lookups else []
+        context_hits = await self.blocking(search.search_within, context, text, 1) if lookups and context else []
+        plan = plan_answer(intent=intent, named=named, context=context, topic=detect_topic(text),
+                           text_chars=len(normalize(text)), hits=hits, context_hits=context_hits,
+                           thresholds=self._thresholds())
+        if plan.record:
+            await self._record(tracker, text, plan.record, plan.record_hit)
+        if plan.kind == "ask_topic":
             dispatcher.utter_message(response="utter_ask_guide_topic")
             return [SlotSet("pending_question", None)]
-        if intent == "inform" and not named:  # a bare date, number or name with nothing asked
-            if tracker.get_slot("rating_context") and len(text.strip()) <= BARE_RATING_CHARS:
-                # "3" typed after "请为本次服务打个分": a rating, not a question
-                from actions.rating import ActionRecordRating, parse_rating
-
-                if parse_rating(None, text) is not None:
-                    return await ActionRecordRating(self._stores).handle(dispatcher, tracker, domain)
+        if plan.kind == "how_can_help":
             dispatcher.utter_message(response="utter_how_can_help")
             return []
-        if named:
-            return await self._answer_within(dispatcher, named, text)
-        search = self.stores.search
-        settings = self.stores.settings
-        hits = await self.blocking(search.search, text, 3) if text else []
-        decision = decide(hits, answer_threshold=settings.answer_threshold,
-                          suggest_threshold=settings.suggest_threshold, ambiguity_margin=settings.ambiguity_margin)
-        context = await self._known_service(tracker.get_slot("service"))
-        topic = detect_topic(text)
-        new_service = decision.kind == "answer" and decision.hits[0].service_id not in (None, context)
-        if context and not new_service:
-            if topic:  # "那要多少钱？" about the service in context
-                return await self._answer_within(dispatcher, context, text)
-            if decision.kind != "answer":
-                within = await self.blocking(search.search_within, context, text, 1) if text else []
-                if within and within[0].confidence >= FOLLOW_UP_COVERAGE:
-                    return await self._answer_faq(dispatcher, within[0].faq_id)
-        if decision.kind == "none" and not hits and len(normalize(text)) <= SHORT_UNCLEAR_CHARS:
-            # A few characters that match nothing ("跳过", "嗯嗯"): not a question to record.
+        if plan.kind == "within" and plan.service_id:
+            return await self._answer_within(dispatcher, plan.service_id, text)
+        if plan.kind == "faq":
+            return await self._answer_faq(dispatcher, plan.faq_id)
+        if plan.kind == "not_understood":
             dispatcher.utter_message(response="utter_default")
             return [SlotSet("pending_question", None)]
-        if decision.kind == "answer":
-            hit = decision.hits[0]
-            if hit.confidence < settings.low_confidence:
-                await self._record(tracker, text, "low_confidence", hit)
-            if hit.faq_id is not None:
-                return await self._answer_faq(dispatcher, hit.faq_id)
-            return await self._answer_within(dispatcher, hit.service_id, text)
-        if decision.kind == "choose":
-            buttons = []
-            for hit in decision.hits:
-                svc = await self.blocking(self.stores.knowledge.get_service, hit.service_id)
-                buttons.append({"title": svc.name,
-                                "payload": "/ask_service_guide" + json.dumps({"service": svc.id})})
-            if len(buttons) == 1:  # one plausible service: ask, don't present a one-item menu
-                dispatcher.utter_message(response="utter_did_you_mean", service_name=buttons[0]["title"],
-                                         buttons=buttons)
-            else:
-                dispatcher.utter_message(response="utter_which_service", buttons=buttons)
-            return [SlotSet("pending_question", text[:500])]
-        await self._record(tracker, text, "no_match", hits[0] if hits else None)
+        if plan.kind == "choose":
+            return [*await self._ask_which(dispatcher, plan.hits), SlotSet("pending_question", text[:500])]
         dispatcher.utter_message(response="utter_faq_no_answer")
-        dispatcher.utter_message(response="utter_offer_human")
-        return [SlotSet("pending_question", None)]
+        offer = ask_from_domain(dispatcher, tracker, domain, "utter_offer_human", EXPECT_YES_NO, no=DECLINE_PAYLOAD)
+        return [*offer, SlotSet("pending_question", None)]
+
+    def _thresholds(self) -> Thresholds:
+        settings = self.stores.settings
+        return Thresholds(answer=settings.answer_threshold, suggest=settings.suggest_threshold,
+                          ambiguity_margin=settings.ambiguity_margin, low_confidence=settings.low_confidence,
+                          follow_up_coverage=FOLLOW_UP_COVERAGE, short_unclear_chars=SHORT_UNCLEAR_CHARS)
+
+    async def _ask_which(self, dispatcher: CollectingDispatcher, hits: Sequence[Any]) -> list[EventType]:
+        """Ask which of the close services is meant: a yes/no for one, a choice among several."""
+        buttons = []
+        for hit in hits:
+            svc = await self.blocking(self.stores.knowledge.get_service, hit.service_id)
+            buttons.append({"title": svc.name, "payload": "/ask_service_guide" + json.dumps({"service": svc.id})})
+        if len(buttons) == 1:  # one plausible service: ask, don't present a one-item menu
+            return ask(dispatcher, "utter_did_you_mean", make_question(EXPECT_YES_NO, buttons), buttons=buttons,
+                       service_name=buttons[0]["title"])
+        return ask(dispatcher, "utter_which_service", make_question(EXPECT_CHOICE, buttons), buttons=buttons)
 
     async def _known_service(self, value: str | None) -> str | None:
         if not value:

@@ -1,4 +1,9 @@
-"""Satisfaction ratings (1-5), stored with channel and service for the staff dashboard."""
+"""Satisfaction ratings (1-5, 5 = 非常满意), stored with channel and service for the staff dashboard.
+
+The rating question is a closed question (see :mod:`actions.closed_question`): each
+option's number is its score on every channel (SMS "5. 非常满意", keypad 5), so "5",
+"5分", "五星", "满意" and "非常满意" are read alike.
+"""
 
 from __future__ import annotations
 
@@ -10,15 +15,21 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.base import CitizenAction, channel_of, sender_of, user_text
+from actions.closed_question import ask, domain_buttons
 from actions.faq import latest_entity
+from actions.services.closed_question import EXPECT_CHOICE, bare_number, make_question, parse_payload
 
 WORDS = (("非常不满意", 1), ("很不满意", 1), ("差评", 1), ("不满意", 2), ("唔满意", 2), ("一般", 3), ("麻麻地", 3),
          ("非常满意", 5), ("很满意", 5), ("好评", 5), ("满意", 4))
+SKIP_PAYLOAD = "/deny"
 
 
 def parse_rating(entity: str | None, text: str) -> int | None:
-    """A 1-5 score from the rating entity, a digit, or words like 满意 / 一般 / 差评."""
+    """A 1-5 score from the rating entity, a number ("5", "5分", "五星"), or words like 满意 / 一般 / 差评."""
     for candidate in (entity or "", text):
+        number = bare_number(candidate)
+        if number is not None and 1 <= number <= 5:
+            return number
         match = re.search(r"[1-5]", candidate)
         if match:
             return int(match.group())
@@ -26,6 +37,24 @@ def parse_rating(entity: str | None, text: str) -> int | None:
         if word in text:
             return score
     return None
+
+
+def ask_rating(dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict, context: str) -> list[EventType]:
+    """Ask for a rating of the service just used: options keyed by their score, skip without a number.
+
+    Args:
+        dispatcher: the action's dispatcher.
+        tracker: the conversation (for its channel's wording).
+        domain: the domain (the options are worded in ``utter_ask_rating``).
+        context: what is rated (``booking``, ``cancel``, ``status``, ``complaint``).
+    """
+    buttons = domain_buttons(domain, "utter_ask_rating", channel_of(tracker))
+    keys = []
+    for button in buttons:
+        parsed = parse_payload(str(button["payload"]))
+        keys.append(str(parsed[1].get("rating") or "") if parsed and parsed[0] == "rate" else "")
+    question = make_question(EXPECT_CHOICE, buttons, keys=keys, no=SKIP_PAYLOAD)
+    return [*ask(dispatcher, "utter_ask_rating", question), SlotSet("rating_context", context)]
 
 
 class ActionRecordRating(CitizenAction):

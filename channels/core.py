@@ -32,10 +32,70 @@ class Button:
         title: what the citizen sees or hears (Chinese).
         payload: what goes back to the core when chosen (an intent payload like
             ``/affirm`` or plain text).
+        key: the number that picks it where options are numbered (SMS, mail, keypad);
+            "" = its position. A closed question's hint may key options otherwise (a
+            rating's "5" is 非常满意) or leave one unnumbered (``None`` in the hint: "跳过").
     """
 
     title: str
     payload: str
+    key: str = ""
+
+
+# What a bot question expects, as its structured hint says (``{"expect": ...}``).
+EXPECT_YES_NO = "yes_no"
+EXPECT_CHOICE = "choice"
+EXPECT_DIGITS = "digits"
+EXPECT_PHONE = "phone"
+EXPECTS = frozenset({EXPECT_YES_NO, EXPECT_CHOICE, EXPECT_DIGITS, EXPECT_PHONE})
+NO_KEY = "-"  # an option that is offered but not numbered
+
+
+@dataclass(frozen=True)
+class Hint:
+    """What the bot's question expects, from the structured hint the core sends with it
+    (a ``json_message`` / custom payload), never from its wording.
+
+    Attributes:
+        expect: ``yes_no`` or ``choice`` (closed questions, with ``options``), ``digits``
+            (a number typed on a keypad) or ``phone`` (a phone number).
+        length: how many digits are expected (None: any).
+        prefix: letters the typed digits follow (``YY`` of a booking reference).
+        allow_x: the last character may be X (ID numbers), typed as ``*`` on a keypad.
+        options: the options of a closed question, with the keys that pick them.
+    """
+
+    expect: str
+    length: int | None = None
+    prefix: str = ""
+    allow_x: bool = False
+    options: tuple[Button, ...] = ()
+
+    @property
+    def wants_number(self) -> bool:
+        """Whether the answer is a number typed digit by digit."""
+        return self.expect in (EXPECT_DIGITS, EXPECT_PHONE)
+
+    @classmethod
+    def from_custom(cls, custom: Mapping[str, Any] | None) -> Hint | None:
+        """Parse a custom payload; None when it is not a hint (or a malformed one)."""
+        if not isinstance(custom, Mapping) or custom.get("expect") not in EXPECTS:
+            return None
+        raw_length = custom.get("length")
+        length = raw_length if isinstance(raw_length, int) and 0 < raw_length <= 32 else None
+        raw_prefix = custom.get("prefix")
+        prefix = raw_prefix if isinstance(raw_prefix, str) else ""
+        options = []
+        for i, raw in enumerate(custom.get("options") or (), start=1):
+            payload = raw.get("payload") if isinstance(raw, Mapping) else None
+            if isinstance(payload, str) and payload:
+                raw_title = raw.get("title")
+                title = raw_title if isinstance(raw_title, str) and raw_title else payload
+                key = raw.get("key", str(i))
+                options.append(Button(title=title, payload=payload,
+                                      key=str(key) if isinstance(key, (str, int)) and str(key) else NO_KEY))
+        return cls(expect=str(custom["expect"]), length=length, prefix=prefix[:8],
+                   allow_x=custom.get("allow_x") is True, options=tuple(options))
 
 
 @dataclass(frozen=True)
@@ -62,6 +122,11 @@ class BotMessage:
         custom = data.get("custom") if isinstance(data.get("custom"), Mapping) else None
         return cls(text=text, buttons=tuple(buttons), image=image, custom=custom)
 
+    @property
+    def hint(self) -> Hint | None:
+        """The structured hint this message carries, if any."""
+        return Hint.from_custom(self.custom)
+
 
 @dataclass(frozen=True)
 class InboundMessage:
@@ -87,14 +152,16 @@ class InboundMessage:
 
 @dataclass(frozen=True)
 class Capabilities:
-    """What a channel can show; renderers degrade everything else.
+    """What a channel can show; its renderer reads these and degrades everything else.
 
     Attributes:
-        max_chars: longest single reply the channel accepts (None = no practical limit).
-        buttons: native buttons (web chat, Telegram inline keyboards).
-        links: URLs are useful (not on voice).
-        speech: replies are spoken (voice): no URLs, emoji or long lists.
-        rich_text: HTML or Markdown rendering (mail HTML part, Telegram).
+        max_chars: longest single message the channel accepts (None = no practical limit);
+            longer replies are split (Telegram) or budgeted in parts (SMS, by segments).
+        buttons: native buttons (web chat, Telegram inline keyboards); without them options
+            are numbered by their keys (SMS, mail) or spoken with keypad digits (voice).
+        links: URLs are useful (not on voice, where they are removed).
+        speech: replies are spoken (voice): short sentences, options read out.
+        rich_text: an HTML (or Markdown) rendering is sent beside the text (mail).
     """
 
     max_chars: int | None = None
@@ -102,6 +169,40 @@ class Capabilities:
     links: bool = True
     speech: bool = False
     rich_text: bool = False
+
+
+def hint_of(messages: Sequence[BotMessage]) -> Hint | None:
+    """The hint of the core's answer: the last structured hint among its messages."""
+    for message in reversed(messages):
+        hint = message.hint
+        if hint is not None:
+            return hint
+    return None
+
+
+def keyed_options(messages: Sequence[BotMessage], limit: int) -> tuple[Button, ...]:
+    """The options of the answer as a channel without buttons numbers them.
+
+    A closed question's hint gives its options and their keys (a rating's 5 is 非常满意);
+    otherwise the buttons of all messages are numbered 1..n in order. At most ``limit``
+    numbered options; unnumbered ones (key :data:`NO_KEY`) follow them.
+    """
+    hint = hint_of(messages)
+    if hint is not None and hint.options:
+        numbered = [b for b in hint.options if b.key != NO_KEY][:limit]
+        return tuple(numbered) + tuple(b for b in hint.options if b.key == NO_KEY)
+    buttons = [b for m in messages for b in m.buttons][:limit]
+    return tuple(Button(b.title, b.payload, b.key or str(i)) for i, b in enumerate(buttons, start=1))
+
+
+def option_for(options: Sequence[Mapping[str, str]] | Sequence[Button], key: str) -> str | None:
+    """The payload of the option picked by ``key`` (a typed or pressed number), or None."""
+    for option in options:
+        okey, payload = (option.key, option.payload) if isinstance(option, Button) else \
+            (str(option.get("key") or ""), str(option.get("payload") or ""))
+        if okey == key and okey != NO_KEY and payload:
+            return payload
+    return None
 
 
 def seconds_setting(env: Mapping[str, str], name: str, default: float, maximum: float, problems: list[str]) -> float:

@@ -93,3 +93,82 @@ def short_list(items: Sequence[str], n: int = 5) -> str:
     """The first ``n`` items joined, with 等 when cut."""
     shown = "、".join(items[:n])
     return shown + ("等" if len(items) > n else "")
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """The FAQ action's tunables (``actions/config/settings.yml``)."""
+
+    answer: float
+    suggest: float
+    ambiguity_margin: float
+    low_confidence: float
+    follow_up_coverage: float
+    short_unclear_chars: int
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What the FAQ action does with a message.
+
+    Attributes:
+        kind: ``how_can_help`` (a bare value with nothing asked), ``within`` (answer about
+            ``service_id``), ``faq`` (answer ``faq_id``), ``not_understood`` (a few
+            characters that match nothing), ``choose`` (ask which of ``hits``) or
+            ``no_answer`` (say so, record it, offer a person).
+        service_id: the service for ``within``.
+        faq_id: the FAQ for ``faq``.
+        hits: the candidates for ``choose``.
+        record: why to record the question for staff (``low_confidence``, ``no_match``), or None.
+        record_hit: the best hit recorded with it.
+    """
+
+    kind: str
+    service_id: str | None = None
+    faq_id: int | None = None
+    hits: tuple[Any, ...] = ()
+    record: str | None = None
+    record_hit: Any = None
+
+
+def plan_answer(*, intent: str | None, named: str | None, context: str | None, topic: str | None,
+                text_chars: int, hits: Sequence[HitLike], context_hits: Sequence[HitLike],
+                thresholds: Thresholds) -> Plan:
+    """Decide how to answer a service-guide message.
+
+    Args:
+        intent: the NLU intent of the message.
+        named: a known service the message names (entity), or None.
+        context: the known service of the conversation so far (slot), or None.
+        topic: the aspect asked about (:func:`detect_topic`), or None.
+        text_chars: length of the normalised question.
+        hits: the search's hits for the question (best first).
+        context_hits: hits for the question among the FAQs of ``context``.
+        thresholds: the tunables.
+    """
+    if intent == "ask_service_guide" and not named and not text_chars:  # the "办事指南" menu: which one?
+        return Plan("ask_topic")
+    if intent == "inform" and not named:  # a bare date, number or name with nothing asked
+        return Plan("how_can_help")
+    if named:
+        return Plan("within", service_id=named)
+    decision = decide(hits, answer_threshold=thresholds.answer, suggest_threshold=thresholds.suggest,
+                      ambiguity_margin=thresholds.ambiguity_margin)
+    new_service = decision.kind == "answer" and decision.hits[0].service_id not in (None, context)
+    if context and not new_service:
+        if topic:  # "那要多少钱？" about the service in context
+            return Plan("within", service_id=context)
+        if decision.kind != "answer" and context_hits and context_hits[0].confidence >= thresholds.follow_up_coverage:
+            return Plan("faq", faq_id=context_hits[0].faq_id)
+    if decision.kind == "none" and not hits and text_chars <= thresholds.short_unclear_chars:
+        # A few characters that match nothing ("跳过", "嗯嗯"): not a question to record.
+        return Plan("not_understood")
+    if decision.kind == "answer":
+        hit = decision.hits[0]
+        record = "low_confidence" if hit.confidence < thresholds.low_confidence else None
+        if hit.faq_id is not None:
+            return Plan("faq", faq_id=hit.faq_id, record=record, record_hit=hit)
+        return Plan("within", service_id=hit.service_id, record=record, record_hit=hit)
+    if decision.kind == "choose":
+        return Plan("choose", hits=decision.hits)
+    return Plan("no_answer", record="no_match", record_hit=hits[0] if hits else None)

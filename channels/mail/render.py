@@ -1,7 +1,10 @@
 """The bot's answers → one reply mail (text/plain + HTML), threaded, marked as an automatic reply.
 
-Buttons become one numbered list across the whole reply; the payloads are returned so the
-worker can store them and map a reply consisting of just a number back to its option.
+Mail has no buttons (:data:`CAPABILITIES`): options become numbered lists — a single closed
+question keeps the keys of its hint (a rating's 5 is 非常满意), several answers' options are
+numbered across the reply — and the payloads are returned (in number order) so the worker
+can map a reply consisting of just a number back to its option. An HTML part is added
+because the channel declares rich text.
 The HTML part is built as an element tree (never by string concatenation), so citizen
 and bot text is always escaped.
 """
@@ -15,12 +18,13 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import formataddr, formatdate, make_msgid, parseaddr
 
-from channels.core import BotMessage, Capabilities
+from channels.core import NO_KEY, BotMessage, Capabilities, keyed_options
 from channels.mail import texts
 from channels.mail.parse import ParsedMail, strip_reply_prefixes
 
 CAPABILITIES = Capabilities(max_chars=None, buttons=False, links=True, speech=False, rich_text=True)
 QUESTION_ECHO_CHARS = 80
+MAX_OPTIONS = 9
 
 
 @dataclass(frozen=True)
@@ -63,11 +67,22 @@ def build_sections(answers: Sequence[Answer], *, total_questions: int, limit: in
     sections: list[Section] = []
     payloads: list[str] = []
     many = len(answers) > 1
+    offered = [keyed_options(a.messages, MAX_OPTIONS) if not CAPABILITIES.buttons else () for a in answers]
+    # One closed question in the reply keeps its own keys (a rating's 5 is 非常满意); several
+    # answers with options are numbered across the reply.
+    by_key = sum(1 for o in offered if o) == 1
     for index, answer in enumerate(answers, start=1):
         paragraphs = [m.text.strip() for m in answer.messages if m.text.strip()]
         options: list[tuple[int, str]] = []
-        for message in answer.messages:
-            for button in message.buttons:
+        for button in offered[index - 1]:
+            if button.key == NO_KEY:
+                paragraphs.append(texts.OPTION_WORD.format(title=button.title))
+            elif by_key and button.key.isdigit() and int(button.key) >= 1:
+                number = int(button.key)
+                payloads.extend([""] * (number - len(payloads)))
+                payloads[number - 1] = button.payload
+                options.append((number, button.title))
+            else:
                 payloads.append(button.payload)
                 options.append((len(payloads), button.title))
         if not paragraphs and not options:
@@ -183,7 +198,7 @@ def render_reply(original: ParsedMail, answers: Sequence[Answer], from_address: 
     sections, payloads = build_sections(answers, total_questions=total_questions, limit=limit,
                                         attachments=original.attachments)
     text = render_text(sections, len(answers))
-    html = render_html(sections, len(answers))
+    html = render_html(sections, len(answers)) if CAPABILITIES.rich_text else None
     return RenderedReply(message=build_message(original, from_address, text, html), options=tuple(payloads),
                          text=text)
 
@@ -192,5 +207,6 @@ def render_notice(original: ParsedMail, from_address: str, notice: str) -> Rende
     """A reply carrying only a channel notice (empty or oversized mail)."""
     section = Section(heading=None, paragraphs=(notice,))
     text = render_text([section], 1)
-    return RenderedReply(message=build_message(original, from_address, text, render_html([section], 1)),
+    html = render_html([section], 1) if CAPABILITIES.rich_text else None
+    return RenderedReply(message=build_message(original, from_address, text, html),
                          options=(), text=text)

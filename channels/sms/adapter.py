@@ -6,8 +6,10 @@ slow or down the citizen gets a short apology and the dedupe claim is released s
 retry is processed. A duplicate ``MessageSid`` gets the stored reply and is not
 processed again (:class:`~channels.state.ChannelState`, shared by all workers).
 
-Notes kept per conversation (``sms``, sender id): ``options`` (payloads of the numbered
-options of the last reply, for a bare digit) and ``more`` (the rest of a cut reply).
+Notes kept per conversation (``sms``, sender id): ``options`` (key and payload of each
+numbered option of the last reply, for a bare digit; keys come from the closed question's
+hint, so "5" after the rating question is 非常满意) and ``more`` (the rest of a cut reply).
+Other replies ("是", "满意", "5分") go to the core, which reads them against its question.
 """
 
 from __future__ import annotations
@@ -20,8 +22,8 @@ from dataclasses import dataclass
 
 from flask import Blueprint, Response, request
 
-from channels.core import Button, CoreClient, CoreUnavailable, seconds_setting
-from channels.options import recall_options, remember_options
+from channels.core import NO_KEY, Button, CoreClient, CoreUnavailable, seconds_setting
+from channels.options import option_for, recall_options, remember_options
 from channels.sms import render, texts
 from channels.sms.parse import CHANNEL, Intent, SmsInbound, classify, parse_webhook
 from channels.state import ChannelState, Claim
@@ -103,15 +105,17 @@ class SmsChannel:
             return self._more(conv, options)
         text = sms.body
         if intent is Intent.DIGIT and options:
-            if number is None or not 1 <= number <= len(options):
-                return render.twiml(texts.OPTION_OUT_OF_RANGE.format(n=len(options)))
-            text = options[number - 1]
+            chosen = option_for(options, str(number))
+            if chosen is None:
+                keys = "、".join(o["key"] for o in options if o.get("key") not in (None, "", NO_KEY))
+                return render.twiml(texts.OPTION_OUT_OF_RANGE.format(keys=keys))
+            text = chosen
         messages = self.core.send(sms.to_core(text), timeout=self.settings.core_timeout)
         page = render.compose(messages, self.settings.max_parts)
         self._remember(conv, page.options, page.rest)
         return render.twiml(page.text)
 
-    def _more(self, conv: str, options: list[str]) -> str:
+    def _more(self, conv: str, options: list[dict[str, str]]) -> str:
         rest = self.state.get_note(CHANNEL, conv, "more")
         if not rest:
             return render.twiml(texts.NO_MORE)

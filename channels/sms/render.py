@@ -1,8 +1,9 @@
 """Bot messages → SMS text within a part budget, and TwiML through twilio's ``MessagingResponse``.
 
-Rules (declared in :data:`CAPABILITIES`): buttons become numbered options under the text;
-images become their link; a reply longer than the budget is cut at a sentence boundary,
-ends with a continuation hint and the remainder is returned for later.
+Rules (from :data:`CAPABILITIES`): no native buttons, so options become numbered lines under
+the text, numbered by the keys of the answer's closed-question hint (a rating's 5 is 非常满意)
+or 1..n; links are kept, so images become their link; a reply longer than the budget is cut
+at a sentence boundary, ends with a continuation hint and the remainder is returned for later.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ class SmsPage:
     Attributes:
         text: the reply (within the budget unless a single option list alone exceeds it).
         rest: the remainder of a cut reply ("" when complete).
-        options: the numbered options offered, in order (digit n ↦ ``options[n-1]``).
+        options: the options offered, in order, each with the key that picks it.
     """
 
     text: str
@@ -38,12 +39,13 @@ class SmsPage:
 
 
 def body_of(messages: Sequence[BotMessage]) -> str:
-    """The texts (and image links) of ``messages`` joined by new lines; custom payloads are not shown."""
+    """The texts (and, where links are useful, image links) of ``messages`` joined by new lines;
+    custom payloads (hints) are not shown."""
     lines: list[str] = []
     for m in messages:
         if m.text.strip():
             lines.append(m.text.strip())
-        if m.image:
+        if m.image and CAPABILITIES.links:
             lines.append(m.image)
     return "\n".join(lines)
 
@@ -52,8 +54,8 @@ __all__ = ["MAX_OPTIONS", "SmsPage", "body_of", "compose", "options_block", "opt
 
 
 def options_block(options: Sequence[Button]) -> str:
-    """The numbered options with the SMS footer (:func:`channels.options.options_block`)."""
-    return _options_block(options, texts.OPTIONS_FOOTER)
+    """The numbered options with the SMS footer; unnumbered ones as words (:func:`channels.options.options_block`)."""
+    return _options_block(options, texts.OPTIONS_FOOTER, texts.OPTION_WORD)
 
 
 def _cut_index(body: str, limit: int) -> int:

@@ -1,4 +1,6 @@
-"""The bot's messages → Telegram messages: split at Telegram's 4096-character limit, buttons as inline keyboards.
+"""The bot's messages → Telegram messages, as :data:`CAPABILITIES` declares: split at Telegram's
+4096-character limit, native buttons as inline keyboards (structured hints are for the core
+and for channels without buttons: nothing of them is shown here).
 
 Callback data must be at most 64 bytes, so a button carries ``o:<set>:<index>`` (ASCII),
 and the option set (titles and payloads, often Chinese) is stored as a ChannelState note
@@ -88,8 +90,8 @@ def render(messages: Sequence[BotMessage], new_set_id: object = None) -> list[Ou
         text = message.text.strip()
         if message.image:
             text = (text + "\n" + message.image).strip()
-        chunks = split_text(text) if text else []
-        if not message.buttons:
+        chunks = split_text(text, CAPABILITIES.max_chars or MAX_CHARS) if text else []
+        if not message.buttons or not CAPABILITIES.buttons:
             out.extend(OutgoingMessage(chunk) for chunk in chunks)
             continue
         buttons = message.buttons[:20]

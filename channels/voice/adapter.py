@@ -25,7 +25,15 @@ from typing import Any
 
 from flask import Blueprint, Response, request
 
-from channels.core import BotMessage, CoreClient, CoreUnavailable, Sender, seconds_setting
+from channels.core import (
+    BotMessage,
+    Button,
+    CoreClient,
+    CoreUnavailable,
+    Sender,
+    option_for,
+    seconds_setting,
+)
 from channels.state import ChannelState, Claim
 from channels.twilio_common.verify import SIGNATURE_HEADER, TwilioSettings, WebhookVerifier
 from channels.voice import render, texts
@@ -190,7 +198,7 @@ class VoiceChannel:
         if not d:
             return self._ask(call, st, inp.speech, step, nxt)
         if d == "1":
-            st.update(mode="dialog", retries=0, options=[], number_kind=None, sms_text=None, last=[texts.GUIDE_PROMPT])
+            st.update(mode="dialog", retries=0, options=[], number=None, sms_text=None, last=[texts.GUIDE_PROMPT])
             return self._prompt(call, st, nxt, [texts.GUIDE_PROMPT], single_key=False)
         if d in texts.MENU_PAYLOADS:
             return self._ask(call, st, texts.MENU_PAYLOADS[d], step, nxt)
@@ -202,8 +210,8 @@ class VoiceChannel:
         d = inp.digits
         if not d:
             return self._ask(call, st, inp.speech, step, nxt)
-        options: list[str] = st.get("options") or []
-        kind = st.get("number_kind")
+        options = [o for o in st.get("options") or [] if isinstance(o, dict)]
+        kind = st.get("number") if isinstance(st.get("number"), dict) else None
         if d == "*" and not kind:
             return self._menu_prompt(call, st, nxt)
         if d == "9" and not kind:
@@ -212,8 +220,9 @@ class VoiceChannel:
         if d == st.get("sms_key") and st.get("sms_text") and not kind:
             return self._send_sms(call, st, nxt)
         if options and len(d) == 1 and d.isdigit():
-            if 1 <= int(d) <= len(options):
-                return self._ask(call, st, options[int(d) - 1], step, nxt)
+            chosen = option_for(options, d)
+            if chosen:
+                return self._ask(call, st, chosen, step, nxt)
             return self._silence(call, st, nxt, texts.NO_MATCH)
         if kind or len(d) >= 2:
             value = number_value(kind, d)
@@ -242,18 +251,21 @@ class VoiceChannel:
         ans = render.prepare(messages)
         if ans.handoff:
             return self._transfer(call, st, nxt, list(ans.sentences) or [texts.TRANSFER])
-        lines = list(ans.sentences) + render.spoken_options(ans.options)
+        lines = list(ans.sentences) + render.spoken_options(ans.options, ans.more_options)
         sms_text, sms_key = None, None
-        if ans.number_kind:
+        if ans.number:
             lines.append(texts.NUMBER_ENTRY)
         elif len(ans.full_text) >= SMS_OFFER_MIN_CHARS and self._can_sms(call):
-            sms_key = str(len(ans.options) + 1)  # "1" unless options take the first keys
+            sms_key = free_key(ans.options)  # "1" unless options take the first keys
             lines.append(texts.SMS_OFFER.format(digit=sms_key))
             sms_text = ans.full_text
         if not lines:
             lines = [texts.NEXT_PROMPT]
-        st.update(mode="dialog", retries=0, options=[b.payload for b in ans.options], number_kind=ans.number_kind,
-                  sms_text=sms_text, sms_key=sms_key, last=lines)
+        wanted = None
+        if ans.number:
+            wanted = {"length": ans.number.length, "prefix": ans.number.prefix, "allow_x": ans.number.allow_x}
+        st.update(mode="dialog", retries=0, options=[{"key": b.key, "payload": b.payload} for b in ans.options],
+                  number=wanted, sms_text=sms_text, sms_key=sms_key, last=lines)
         st.pop("pending", None)
         single, number = self._gather_kind(st)
         return self._prompt(call, st, nxt, lines, single_key=single, number=number)
@@ -320,7 +332,7 @@ class VoiceChannel:
                             prefix=[reason])
 
     def _menu_prompt(self, call: CallInbound, st: dict[str, Any], nxt: int, prefix: Sequence[str] = ()) -> str:
-        st.update(mode="menu", retries=0, options=[], number_kind=None, sms_text=None, sms_key=None,
+        st.update(mode="menu", retries=0, options=[], number=None, sms_text=None, sms_key=None,
                   last=[texts.MENU])
         st.pop("pending", None)
         return self._prompt(call, st, nxt, [texts.MENU], single_key=True, prefix=prefix)
@@ -341,23 +353,29 @@ class VoiceChannel:
         """(one key ends the input, keypad-only number entry) for the call's current mode."""
         if st.get("mode") in ("menu", "confirm"):
             return True, False
-        return bool(st.get("options")), bool(st.get("number_kind"))
+        return bool(st.get("options")), bool(st.get("number"))
 
     def _can_sms(self, call: CallInbound) -> bool:
         return bool(self.sender is not None and call.phone and is_mobile(call.phone)
                     and not self.state.is_opted_out("sms", hash_sender(call.phone)))
 
 
-def number_value(kind: str | None, digits: str) -> str:
-    """What a typed number means.
-
-    ``*`` is the X of an ID number's last four; a six-digit booking reference gets its ``YY``
-    prefix. Returns "" when nothing usable was typed.
-    """
-    value = digits.replace("*", "X") if kind == "last4" else digits.replace("*", "")
-    if kind == "booking_ref" and value.isdigit() and len(value) == 6:
-        value = texts.BOOKING_REF_PREFIX + value
+def number_value(number: Mapping[str, Any] | None, digits: str) -> str:
+    """What a typed number means, as the question's hint says: ``*`` is the X that may end an
+    ID number (``allow_x``), otherwise ignored; digits of the expected length get the hint's
+    ``prefix`` (a booking reference's ``YY``). Returns "" when nothing usable was typed."""
+    number = number or {}
+    value = digits.replace("*", "X") if number.get("allow_x") else digits.replace("*", "")
+    length, prefix = number.get("length"), number.get("prefix") or ""
+    if prefix and value.isdigit() and (length is None or len(value) == length):
+        value = prefix + value
     return value
+
+
+def free_key(options: Sequence[Button]) -> str:
+    """The first keypad digit 1..8 no option uses (for "send it by SMS")."""
+    used = {b.key for b in options}
+    return next(str(d) for d in range(1, 9) if str(d) not in used)
 
 
 def create_blueprint(twilio: TwilioSettings, *, state: ChannelState, core: CoreClient, sender: Sender | None,

@@ -1,9 +1,12 @@
 """Bot messages → spoken sentences, spoken options and TwiML through twilio's ``VoiceResponse``.
 
-Spoken rendering (declared in :data:`CAPABILITIES`): no URLs, emoji or markup; line breaks
-and list markers become sentence breaks; long sentences are split at commas; at most
-:data:`MAX_SENTENCES` sentences are read (the full text can be sent by SMS); buttons
-become "…请按 n" options, at most :data:`MAX_SPOKEN_OPTIONS`.
+Spoken rendering (from :data:`CAPABILITIES`): replies are spoken and links are useless, so
+URLs, emoji and markup are removed; line breaks and list markers become sentence breaks; long
+sentences are split at commas; at most :data:`MAX_SENTENCES` sentences are read (the full
+text can be sent by SMS); without buttons, options become "…请按 n" with the keys of the
+answer's closed-question hint (at most :data:`MAX_SPOKEN_OPTIONS`). Whether the caller
+types a number is decided by the answer's structured hint (``{"expect": "digits",
+"length": 4}``), never by the wording of the question.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from channels.core import BotMessage, Button, Capabilities
+from channels.core import NO_KEY, BotMessage, Button, Capabilities, Hint, hint_of, keyed_options
 from channels.voice import texts
 
 CAPABILITIES = Capabilities(max_chars=None, buttons=False, links=False, speech=True, rich_text=False)
@@ -40,9 +43,11 @@ _LABEL_ONLY_RE = re.compile(r"(?m)^[^\S\n]*[^\n：:。，]{1,8}[：:][^\S\n]*(?:
 
 
 def clean_for_speech(text: str) -> str:
-    """``text`` without URLs, emoji, markup characters and list markers; lines become sentences."""
-    text = _LABEL_ONLY_RE.sub("", text)
-    text = _URL_RE.sub("", text)
+    """``text`` without URLs (the channel has no use for links), emoji, markup characters and
+    list markers; lines become sentences."""
+    if not CAPABILITIES.links:
+        text = _LABEL_ONLY_RE.sub("", text)
+        text = _URL_RE.sub("", text)
     text = _LIST_MARKER_RE.sub("", text)
     text = "".join(" " if _is_symbol(c) or c in _DROP_CHARS else "，" if c in _PAUSE_CHARS else c for c in text)
     lines = [re.sub(r"\s*([，。！？；])\s*", r"\1", re.sub(r"\s+", " ", line)).strip(" ：:，,")
@@ -76,11 +81,11 @@ def sentences(text: str, max_chars: int = MAX_SENTENCE_CHARS) -> list[str]:
     return out
 
 
-def spoken_options(options: Sequence[Button]) -> list[str]:
-    """``确认预约，请按1。`` … for the first :data:`MAX_SPOKEN_OPTIONS` options."""
-    said = [texts.OPTION.format(title=clean_for_speech(b.title).rstrip("。") or b.payload, digit=i)
-            for i, b in enumerate(options[:MAX_SPOKEN_OPTIONS], start=1)]
-    if len(options) > MAX_SPOKEN_OPTIONS:
+def spoken_options(options: Sequence[Button], more: bool = False) -> list[str]:
+    """``确认预约，请按1。`` … for each keyed option (``more``: there are further options to say)."""
+    said = [texts.OPTION.format(title=clean_for_speech(b.title).rstrip("。") or b.payload, digit=b.key)
+            for b in options if b.key != NO_KEY]
+    if more:
         said.append(texts.MORE_OPTIONS)
     return said
 
@@ -90,22 +95,15 @@ def digits_spoken(value: str) -> str:
     return " ".join(texts.CHINESE_DIGITS.get(c, c) for c in value.upper())
 
 
-def number_kind(text: str) -> str | None:
-    """Which number the bot's question asks for (see :data:`texts.NUMBER_PROMPTS`), or None."""
-    for word, kind in texts.NUMBER_PROMPTS:
-        if word in text:
-            return kind
-    return None
-
-
 @dataclass(frozen=True)
 class SpokenAnswer:
     """The core's answer prepared for the phone.
 
     Attributes:
         sentences: what is read, in order.
-        options: the options the digits 1..n pick (payloads go to the core).
-        number_kind: the number the bot asks to be typed, or None.
+        options: the options the caller picks by key (payloads go to the core).
+        more_options: there were more options than are read out.
+        number: the number the bot asks to be typed (its hint), or None.
         full_text: the unabridged text of the answer, without questions that offer options
             (what "send it by SMS" sends).
         handoff: the core asked for a human (custom ``{"handoff": true}``).
@@ -113,9 +111,10 @@ class SpokenAnswer:
 
     sentences: tuple[str, ...]
     options: tuple[Button, ...]
-    number_kind: str | None
+    number: Hint | None
     full_text: str
     handoff: bool
+    more_options: bool = False
 
 
 def prepare(messages: Sequence[BotMessage]) -> SpokenAnswer:
@@ -123,12 +122,16 @@ def prepare(messages: Sequence[BotMessage]) -> SpokenAnswer:
     said: list[str] = []
     for m in messages:
         said.extend(sentences(m.text))
-    options = tuple(b for m in messages for b in m.buttons)[:MAX_SPOKEN_OPTIONS]
-    last_text = next((m.text for m in reversed(messages) if m.text.strip()), "")
-    kind = number_kind(last_text) if not options else None
+    keyed: list[Button] = []
+    if not CAPABILITIES.buttons:
+        keyed = [b for b in keyed_options(messages, len(messages) * 100) if b.key != NO_KEY]
+    options = tuple(keyed[:MAX_SPOKEN_OPTIONS])
+    hint = hint_of(messages)
+    number = hint if hint is not None and hint.wants_number and not options else None
     full = "\n".join(m.text.strip() for m in messages if m.text.strip() and not m.buttons)
     handoff = any(bool(m.custom and m.custom.get("handoff")) for m in messages)
-    return SpokenAnswer(tuple(said[:MAX_SENTENCES]), options, kind, full, handoff)
+    return SpokenAnswer(tuple(said[:MAX_SENTENCES]), options, number, full, handoff,
+                        more_options=len(keyed) > MAX_SPOKEN_OPTIONS)
 
 
 class TwimlBuilder:

@@ -4,7 +4,8 @@ Keypad: in the main menu 1 办事指南, 2 预约办理, 3 查询办理进度, 9
 conversation the digits 1–5 pick spoken options, the next free digit (1 without options)
 sends the answer by SMS, 9 repeats, 0 asks for a human and ``*`` returns to the main menu;
 numbers (application numbers, booking references, the last four digits) are typed and
-finished with ``#``; ``*`` stands for the letter X at the end of an ID number.
+finished with ``#`` when the bot's message carries a ``{"expect": "digits"|"phone"}`` hint
+(never decided by its wording); ``*`` stands for the letter X where the hint allows it.
 """
 
 from __future__ import annotations
@@ -37,16 +38,6 @@ PLEASE_WAIT = "请稍候。"
 # Core payloads of the main menu (intent payloads bypass NLU; 1 first asks for the question).
 MENU_PAYLOADS = {"2": "/book_appointment", "3": "/check_application_status"}
 HANDOFF_PAYLOAD = "/request_human"
-
-# When the bot's last question contains one of these words, the caller types a number
-# (first match wins; kinds: application_no, booking_ref, last4, phone).
-NUMBER_PROMPTS: tuple[tuple[str, str], ...] = (
-    ("后四位", "last4"),
-    ("预约号", "booking_ref"),
-    ("编号", "application_no"),
-    ("手机号", "phone"),
-)
-BOOKING_REF_PREFIX = "YY"
 
 CHINESE_DIGITS = {"0": "零", "1": "一", "2": "二", "3": "三", "4": "四", "5": "五", "6": "六", "7": "七",
                   "8": "八", "9": "九", "X": "叉"}

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from flask import Blueprint, Flask, Response, request
 
 from channels.core import CoreClient, CoreUnavailable, Sender
-from channels.options import bare_number, recall_options, remember_options
+from channels.options import bare_number, option_for, recall_options, remember_options
 from channels.state import ChannelState, Claim
 from channels.wechat import render, texts
 from channels.wechat.menu import Menu, load_menu
@@ -147,9 +147,10 @@ class WeChatChannel:
         if number is not None:
             options = recall_options(self.state, CHANNEL, msg.sender_id)
             if options:
-                if not 1 <= number <= len(options):
-                    return texts.text("option_out_of_range", n=len(options)), None
-                return None, options[number - 1]
+                chosen = option_for(options, str(number))
+                if chosen is None:
+                    return texts.text("option_out_of_range", keys="、".join(o["key"] for o in options)), None
+                return None, chosen
         return None, msg.text
 
     def _converse(self, msg: WeChatInbound, text: str) -> str | None:

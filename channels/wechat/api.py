@@ -24,11 +24,11 @@ from typing import Any
 
 import requests
 
-from channels.core import hash_sender
 from channels.state import ChannelState, Claim
 from channels.wechat.parse import CHANNEL
 from channels.wechat.render import split
 from channels.wechat.verify import WeChatSettings
+from common.identity import hash_sender
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 from xml.parsers.expat import ExpatError
 
-from channels.core import InboundMessage, hash_sender
+from channels.core import InboundMessage
+from common.identity import hash_sender
 
 CHANNEL = "wechat"
 SENDER_PREFIX = "wechat-"

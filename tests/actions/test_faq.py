@@ -70,8 +70,10 @@ def test_confident_search_hit_without_entity_is_answered(stores, dispatcher, dom
 
 def test_nothing_matches_records_the_question_masked_and_offers_a_human(stores, dispatcher, domain):
     tracker = make_tracker("我手机13900001234的宠物狗走丢了点算", "ask_service_guide", sender="citizen-1")
-    run(ActionAnswerFaq(stores), dispatcher, tracker, domain)
+    events = run(ActionAnswerFaq(stores), dispatcher, tracker, domain)
     assert responses(dispatcher) == ["utter_faq_no_answer", "utter_offer_human"]
+    offer = slots_set(events)["closed_question"]  # "需要帮您转人工服务吗？": yes hands over, no does not
+    assert offer["yes"] == "/request_human" and offer["no"] == "/deny"
     record = stores.casework.unanswered()[0]
     assert "13900001234" not in record.question and "139****1234" in record.question
     assert record.channel == "webchat" and record.sender_hash and record.sender_hash != "citizen-1"
@@ -81,13 +83,19 @@ def test_close_candidates_are_offered_as_buttons_and_the_choice_answers_the_pend
         stores, dispatcher, domain, monkeypatch):
     from actions.services import faq_logic
 
-    monkeypatch.setattr("actions.faq.decide", lambda hits, **kw: faq_logic.Decision("choose", tuple(hits[:2])))
+    monkeypatch.setattr(faq_logic, "decide", lambda hits, **kw: faq_logic.Decision("choose", tuple(hits[:2])))
     tracker = make_tracker("失业了要办什么", "ask_service_guide")
     events = run(ActionAnswerFaq(stores), dispatcher, tracker, domain)
     assert responses(dispatcher) == ["utter_which_service"]
     buttons = dispatcher.messages[0]["buttons"]
     assert len(buttons) == 2 and all(b["payload"].startswith('/ask_service_guide{"service": ') for b in buttons)
     assert slots_set(events)["pending_question"] == "失业了要办什么"
+    # a closed question: its options go to the channel as a hint and stay on the conversation
+    question = slots_set(events)["closed_question"]
+    assert question["expect"] == "choice" and question["yes"] is None
+    assert [o["payload"] for o in question["options"]] == [b["payload"] for b in buttons]
+    assert [o["key"] for o in question["options"]] == ["1", "2"]
+    assert dispatcher.messages[0]["custom"] == {"expect": "choice", "options": question["options"]}
 
     chosen = make_tracker(buttons[0]["payload"], "ask_service_guide", svc_entity("unemployment_insurance"),
                           slots={"pending_question": "失业了要办什么"})
@@ -104,6 +112,7 @@ def test_a_single_plausible_service_is_asked_about_not_offered_as_a_menu(stores,
     msg = dispatcher.messages[0]
     assert msg["service_name"] == "居民身份证申领、换领、补领"
     assert msg["buttons"] == [{"title": "居民身份证申领、换领、补领", "payload": '/ask_service_guide{"service": "id_card"}'}]
+    assert msg["custom"]["expect"] == "yes_no"
 
 
 def test_bare_inform_outside_a_form_is_not_sent_to_the_knowledge_base(stores, dispatcher, domain):

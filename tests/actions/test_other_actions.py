@@ -167,15 +167,25 @@ def test_places_are_found_in_letters(text, place):
     assert find_location(text) == place
 
 
-def test_a_typed_digit_after_the_rating_question_is_recorded_as_the_rating(stores, dispatcher, domain):
-    from actions.faq import ActionAnswerFaq
+@pytest.mark.parametrize("reply", ["5", "5分", "五星", "非常满意", "５"])
+def test_every_way_of_giving_five_after_the_rating_question_records_very_satisfied(stores, dispatcher, domain,
+                                                                                  reply):
+    from actions.closed_question import ActionResolveReply
+    from actions.rating import ActionRecordRating, ask_rating
 
-    tracker = make_tracker("3", "inform", slots={"rating_context": "booking", "service": "passport"})
-    events = run(ActionAnswerFaq(stores), dispatcher, tracker, domain)
-    assert responses(dispatcher) == ["utter_thanks_rating"]
-    assert [r.score for r in stores.casework.ratings()] == [3]
-    assert slots_set(events)["rating_context"] is None
-    dispatcher.messages.clear()
-    run(ActionAnswerFaq(stores), dispatcher, make_tracker("3", "inform"), domain)  # nothing was asked
-    assert responses(dispatcher) == ["utter_how_can_help"]
-    assert len(stores.casework.ratings()) == 1
+    asked = ask_rating(dispatcher, make_tracker("查进度", "check_application_status"), domain, "status")
+    question = slots_set(asked)["closed_question"]
+    assert [(o["title"], o["key"]) for o in question["options"]][:5] == [
+        ("非常满意", "5"), ("满意", "4"), ("一般", "3"), ("不满意", "2"), ("非常不满意", "1")]
+    assert question["options"][-1]["key"] == ""  # "跳过" is offered, not numbered
+    events = run(ActionResolveReply(stores), dispatcher, make_tracker(reply, "inform", slots={
+        "closed_question": question, "rating_context": "status", "service": "passport"}), domain)
+    kinds = [e["event"] for e in events]
+    assert kinds == ["rewind", "slot", "action", "user"] and events[2]["name"] == "action_listen"
+    injected = events[-1]
+    assert injected["text"] == '/rate{"rating": "5"}' and injected["parse_data"]["intent"]["name"] == "rate"
+    assert injected["input_channel"] == "webchat"
+    chosen = make_tracker(injected["text"], "rate", injected["parse_data"]["entities"],
+                          slots={"rating_context": "status", "service": "passport"})
+    run(ActionRecordRating(stores), dispatcher, chosen, domain)
+    assert [r.score for r in stores.casework.ratings()] == [5]

@@ -210,7 +210,7 @@ def test_a_digit_outside_the_options_asks_again_without_the_core(client, core):
     core.replies.append([bot("请选择：", [("确认", "/affirm"), ("取消", "/deny")])])
     post_signed(client, PATH, sms_form("预约", sid="SM" + "1" * 32))
     text = reply_of(post_signed(client, PATH, sms_form("7", sid="SM" + "2" * 32)))
-    assert text == texts.OPTION_OUT_OF_RANGE.format(n=2)
+    assert text == texts.OPTION_OUT_OF_RANGE.format(keys="1、2")
     assert len(core.received) == 1
 
 
@@ -313,3 +313,24 @@ def test_a_cut_answer_keeps_the_question_of_its_options():
     assert segments.parts(page.text) <= 3
     assert page.text.endswith("请为本次服务打个分（可跳过）：\n1. 满意\n2. 跳过\n" + texts.OPTIONS_FOOTER)
     assert "打个分" not in page.rest and page.rest
+
+
+RATING_BUTTONS = [("非常满意", '/rate{"rating": "5"}'), ("满意", '/rate{"rating": "4"}'), ("一般", '/rate{"rating": "3"}'),
+                  ("不满意", '/rate{"rating": "2"}'), ("非常不满意", '/rate{"rating": "1"}'), ("跳过", "/deny")]
+RATING_HINT = {"expect": "choice", "options": [
+    {"title": t, "payload": p, "key": p.split('"')[-2] if p.startswith("/rate") else ""} for t, p in RATING_BUTTONS]}
+
+
+def test_the_rating_is_numbered_by_score_so_5_is_very_satisfied(client, core):
+    core.replies += [[bot("请为本次服务打个分（5分最满意，可跳过）：", RATING_BUTTONS), bot(custom=RATING_HINT)],
+                     [bot("感谢您的评价")]]
+    text = reply_of(post_signed(client, PATH, sms_form("查进度", sid="SM" + "1" * 32)))
+    assert "5. 非常满意\n4. 满意\n3. 一般\n2. 不满意\n1. 非常不满意\n" + texts.OPTIONS_FOOTER in text
+    assert texts.OPTION_WORD.format(title="跳过") in text and "6." not in text
+    post_signed(client, PATH, sms_form("5", sid="SM" + "2" * 32))
+    assert core.received[-1].text == '/rate{"rating": "5"}'
+
+
+def test_without_a_hint_buttons_are_numbered_in_order():
+    page = render.compose([bot("请选择：", [("确认", "/affirm"), ("取消", "/deny")])], 3)
+    assert [(b.key, b.payload) for b in page.options] == [("1", "/affirm"), ("2", "/deny")]

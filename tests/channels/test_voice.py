@@ -139,29 +139,57 @@ def test_spoken_text_has_no_urls_or_emoji_and_long_sentences_are_split():
     assert "身份证原件" in joined and "1." not in joined
 
 
-@pytest.mark.parametrize(("text", "kind"), [
-    ("请提供办件编号（受理回执上的12位数字），投诉建议请提供TS开头的受理编号。", "application_no"),
-    ("为保护您的信息，请输入申请人手机号码或身份证号码的后四位。", "last4"),
-    ("请提供预约号（YY开头加6位数字，例如YY123456）。", "booking_ref"),
-    ("请留下办事人的手机号码，用于确认和取消预约。", "phone"),
-    ("请问您想预约哪一天？", None),
-])
-def test_the_number_a_question_asks_for_is_recognised(text, kind):
-    assert render.number_kind(text) == kind
+APPLICATION_NO = {"expect": "digits", "length": 12}
+LAST4 = {"expect": "digits", "length": 4, "allow_x": True}
 
 
-@pytest.mark.parametrize(("kind", "digits", "value"), [
-    ("application_no", "202611100012", "202611100012"), ("last4", "001*", "001X"),
-    ("booking_ref", "123456", "YY123456"), ("phone", "13900001234", "13900001234"), (None, "*", ""),
+@pytest.mark.parametrize(("hint", "number"), [
+    ({"expect": "digits", "length": 4, "allow_x": True}, {"length": 4, "prefix": "", "allow_x": True}),
+    ({"expect": "phone", "length": 11}, {"length": 11, "prefix": "", "allow_x": False}),
+    ({"expect": "digits", "length": 6, "prefix": "YY"}, {"length": 6, "prefix": "YY", "allow_x": False}),
+    ({"expect": "yes_no", "options": [{"title": "是", "payload": "/affirm"}]}, None),
+    (None, None),
 ])
-def test_typed_numbers_map_to_what_the_core_expects(kind, digits, value):
-    assert number_value(kind, digits) == value
+def test_keypad_number_entry_follows_the_hint_whatever_the_wording(hint, number):
+    # the wording names no number; another wording names one but carries no hint: only the hint counts
+    for text in ("请按键输入。", "请输入手机号后四位、预约号或编号。"):
+        messages = [bot(text)] + ([bot(custom=hint)] if hint else [])
+        ans = render.prepare(messages)
+        got = None if ans.number is None else {"length": ans.number.length, "prefix": ans.number.prefix,
+                                                "allow_x": ans.number.allow_x}
+        assert got == number
+
+
+@pytest.mark.parametrize(("number", "digits", "value"), [
+    ({"length": 12}, "202611100012", "202611100012"), ({"length": 4, "allow_x": True}, "001*", "001X"),
+    ({"length": 6, "prefix": "YY"}, "123456", "YY123456"), ({"length": 6, "prefix": "YY"}, "12345", "12345"),
+    ({"length": 11}, "13900001234", "13900001234"), (None, "*", ""),
+])
+def test_typed_numbers_map_to_what_the_core_expects(number, digits, value):
+    assert number_value(number, digits) == value
+
+
+def test_a_closed_question_is_read_out_with_the_keys_of_its_hint(caller, core):
+    caller.call()
+    rating = {"expect": "choice", "options": [
+        {"title": "非常满意", "payload": '/rate{"rating": "5"}', "key": "5"},
+        {"title": "一般", "payload": '/rate{"rating": "3"}', "key": "3"},
+        {"title": "跳过", "payload": "/deny", "key": ""}]}
+    core.replies.append([bot("请为本次服务打个分：", [("非常满意", '/rate{"rating": "5"}'), ("一般", '/rate{"rating": "3"}'),
+                                                 ("跳过", "/deny")]), bot(custom=rating)])
+    caller.answer(speech="查进度")
+    assert caller.said()[-2:] == [texts.OPTION.format(title="非常满意", digit="5"),
+                                  texts.OPTION.format(title="一般", digit="3")]
+    core.replies.append([bot("感谢您的评价")])
+    caller.answer("5")
+    assert core.received[-1].text == '/rate{"rating": "5"}'
 
 
 # -- keypad numbers ---------------------------------------------------------------------------
 def test_an_application_number_is_typed_read_back_digit_by_digit_and_confirmed(caller, core):
     caller.call()
-    core.replies.append([bot("请提供办件编号（受理回执上的12位数字），投诉建议请提供TS开头的受理编号。")])
+    core.replies.append([bot("请提供办件编号（受理回执上的12位数字），投诉建议请提供TS开头的受理编号。"),
+                         bot(custom=APPLICATION_NO)])
     doc = caller.answer("3")
     assert caller.said()[-1] == texts.NUMBER_ENTRY
     g = doc.xpath("/Response/Gather")[0]
@@ -173,7 +201,7 @@ def test_an_application_number_is_typed_read_back_digit_by_digit_and_confirmed(c
     assert caller.said() == [texts.REENTER]
     assert caller.doc.xpath("/Response/Gather/@input") == ["dtmf"]
     caller.answer("202611100013")
-    core.replies.append([bot("为保护您的信息，请输入申请人手机号码或身份证号码的后四位。")])
+    core.replies.append([bot("为保护您的信息，请输入申请人手机号码或身份证号码的后四位。"), bot(custom=LAST4)])
     caller.answer("1")
     assert core.received[-1].text == "202611100013"
     caller.answer("001*")

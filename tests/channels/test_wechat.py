@@ -20,11 +20,12 @@ from urllib.parse import urlencode
 
 import pytest
 
-from channels.core import BotMessage, Button, CoreUnavailable, InboundMessage, hash_sender
+from channels.core import BotMessage, Button, CoreUnavailable, InboundMessage
 from channels.state import ChannelState
 from channels.wechat import texts
 from channels.wechat.menu import MenuError, load_menu, parse_menu
 from channels.wechat.render import MAX_BYTES, compose, nbytes, split
+from common.identity import hash_sender
 from devtools.fake_wechat import (  # noqa: F401
     AES_KEY,
     APP_ID,
@@ -333,7 +334,7 @@ def test_buttons_become_numbered_options_and_a_bare_digit_picks_one(client: Any,
     shown = say(client, "预约")
     assert shown == "请确认预约信息。\n1. 确认\n2. 取消\n" + texts.text("options_footer")
     assert "<" not in shown
-    assert say(client, "7") == texts.text("option_out_of_range", n=2)
+    assert say(client, "7") == texts.text("option_out_of_range", keys="1、2")
     assert say(client, "２。") == "收到 /deny"
     assert say(client, "1") == "收到 1"  # the options were used up: a digit is text again
     assert core.texts == ["预约", "/deny", "1"]

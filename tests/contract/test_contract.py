@@ -107,23 +107,55 @@ def test_actions_never_build_user_text_with_fstrings_in_utter_message():
     assert offenders == []
 
 
-# The hotline switches to keypad entry when the bot's question names the number it wants
-# (channels/voice/texts.py NUMBER_PROMPTS): keep the domain's wording and that list in step.
+# The hotline switches to keypad entry on the structured hint a question carries
+# ({"expect": "digits"|"phone", "length": N}), never on its wording: every question for a
+# number carries one, in every channel variation, and the voice renderer reads it.
 NUMBER_QUESTIONS = {
-    "utter_ask_application_no": "application_no",
-    "utter_ask_verify_last4": "last4",
-    "utter_ask_booking_ref": "booking_ref",
-    "utter_ask_phone": "phone",
-    "utter_ask_booking_form_phone": "phone",
+    "utter_ask_application_no": {"expect": "digits", "length": 12},
+    "utter_invalid_application_no": {"expect": "digits", "length": 12},
+    "utter_ask_verify_last4": {"expect": "digits", "length": 4, "allow_x": True},
+    "utter_invalid_last4": {"expect": "digits", "length": 4, "allow_x": True},
+    "utter_ask_booking_ref": {"expect": "digits", "length": 6, "prefix": "YY"},
+    "utter_invalid_booking_ref": {"expect": "digits", "length": 6, "prefix": "YY"},
+    "utter_ask_phone": {"expect": "phone", "length": 11},
+    "utter_ask_booking_form_phone": {"expect": "phone", "length": 11},
+    "utter_invalid_phone": {"expect": "phone", "length": 11},
 }
 
 
-@pytest.mark.parametrize(("response", "kind"), sorted(NUMBER_QUESTIONS.items()))
-def test_the_voice_channel_recognises_every_number_question(response, kind):
-    from channels.voice.render import number_kind
+@pytest.mark.parametrize(("response", "hint"), sorted(NUMBER_QUESTIONS.items()))
+def test_every_number_question_carries_the_hint_the_voice_channel_reads(response, hint):
+    from channels.core import BotMessage
+    from channels.voice.render import prepare
     from tests.domain_files import domain
 
     variants = domain()["responses"][response]
-    voice = [v for v in variants if v.get("channel") == "voice"] or [v for v in variants if not v.get("channel")]
-    assert voice, response
-    assert all(number_kind(v["text"]) == kind for v in voice), voice
+    assert variants, response
+    for variant in variants:
+        assert variant.get("custom") == hint, (response, variant)
+        number = prepare([BotMessage(text=variant["text"]), BotMessage(custom=variant["custom"])]).number
+        assert number is not None and number.length == hint["length"]
+
+
+@pytest.mark.parametrize("response", sorted(NUMBER_QUESTIONS))
+def test_rewording_a_number_question_cannot_break_keypad_entry(response):
+    """Staff may reword any question: keypad entry follows the hint, and wording alone never switches it."""
+    from channels.core import BotMessage
+    from channels.voice.render import prepare
+    from tests.domain_files import domain
+
+    variant = domain()["responses"][response][0]
+    reworded = [BotMessage(text="麻烦您告诉我这个信息。"), BotMessage(custom=variant["custom"])]
+    assert prepare(reworded).number is not None
+    assert prepare([BotMessage(text=variant["text"])]).number is None  # the old wording, without its hint
+
+
+def test_every_closed_question_response_exists_with_options_for_its_channels():
+    """The responses the actions ask closed questions with, and the resolver's own, have options everywhere."""
+    from tests.domain_files import domain
+
+    responses = domain()["responses"]
+    for name in ("utter_offer_human", "utter_confirm_booking", "utter_ask_rating", "utter_rephrase_offer"):
+        assert all(v.get("buttons") for v in responses[name]), name
+    for name in ("utter_did_you_mean", "utter_which_service", "utter_choose_one"):
+        assert name in responses

@@ -1,0 +1,1 @@
+"""Our dialogue policies (registered with Rasa's default recipe, named in bot/config*.yml)."""
