@@ -15,7 +15,6 @@ from actions.base import CitizenAction, channel_of, sender_of, user_text
 from actions.closed_question import ask, ask_from_domain
 from actions.services.closed_question import EXPECT_CHOICE, EXPECT_YES_NO, make_question
 from actions.services.faq_logic import (
-    TOPIC_LABELS,
     Thresholds,
     detect_topic,
     is_payload,
