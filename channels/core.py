@@ -53,8 +53,10 @@ NO_KEY = "-"  # an option that is offered but not numbered
 
 @dataclass(frozen=True)
 class Hint:
-    """What the bot's question expects, from the structured hint the core sends with it
-    (a ``json_message`` / custom payload), never from its wording.
+    """What the bot's question expects.
+
+    Read from the structured hint the core sends with the question (a ``json_message`` /
+    custom payload), never from its wording.
 
     Attributes:
         expect: ``yes_no`` or ``choice`` (closed questions, with ``options``), ``digits``

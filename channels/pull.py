@@ -76,8 +76,9 @@ class PullSettings:
 
 
 class Backoff:
-    """Pauses between retries of one taken message: doubling from ``first`` up to ``maximum``,
-    never past the deadline.
+    """Pauses between retries of one taken message.
+
+    The pause doubles from ``first`` up to ``maximum`` and never goes past the deadline.
 
     Args:
         settings: the pull settings.

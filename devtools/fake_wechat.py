@@ -73,6 +73,7 @@ class FakeWeChatAPI:
 
     # -- the endpoints --------------------------------------------------------------------
     def token(self, query: dict[str, str]) -> dict[str, Any]:
+        """``GET /cgi-bin/token``: a new access token for the right app id and secret."""
         if query.get("grant_type") != "client_credential" or query.get("appid") != self.app_id:
             return {"errcode": 40013, "errmsg": "invalid appid"}
         if query.get("secret") != self.secret:
@@ -93,6 +94,7 @@ class FakeWeChatAPI:
         return None
 
     def custom_send(self, query: dict[str, str], body: Any) -> dict[str, Any]:
+        """``POST /cgi-bin/message/custom/send``: record a customer-service message."""
         error = self._authorised(query)
         if error:
             return error
@@ -108,6 +110,7 @@ class FakeWeChatAPI:
         return {"errcode": 0, "errmsg": "ok"}
 
     def menu_create(self, query: dict[str, str], body: Any) -> dict[str, Any]:
+        """``POST /cgi-bin/menu/create``: record the published menu."""
         error = self._authorised(query)
         if error:
             return error
@@ -236,7 +239,7 @@ def text_xml(openid: str, content: str, msg_id: int | None = None) -> str:
 
 def event_xml(openid: str, event: str, key: str | None = None, created: int | None = None) -> str:
     """An event (``subscribe``, ``unsubscribe``, ``CLICK`` with its key…)."""
-    fields = {"Event": event}
+    fields: dict[str, Any] = {"Event": event}
     if key is not None:
         fields["EventKey"] = key
     return message_xml(openid, "event", created=created, **fields)
@@ -264,7 +267,8 @@ def encrypt(xml: str, query: dict[str, str], token: str = TOKEN, aes_key: str = 
 
     sealed = WeChatCrypto(token, aes_key, app_id).encrypt_message(xml, query["nonce"], query["timestamp"])
     parsed = xmltodict.parse(sealed)["xml"]
-    body = f"<xml><ToUserName><![CDATA[{ACCOUNT}]]></ToUserName><Encrypt><![CDATA[{parsed['Encrypt']}]]></Encrypt></xml>"
+    body = (f"<xml><ToUserName><![CDATA[{ACCOUNT}]]></ToUserName>"
+            f"<Encrypt><![CDATA[{parsed['Encrypt']}]]></Encrypt></xml>")
     return {**query, "encrypt_type": "aes", "msg_signature": parsed["MsgSignature"]}, body
 
 

@@ -116,8 +116,11 @@ def make_question(expect: str, buttons: Sequence[Mapping[str, Any]], *, yes: str
 
 @dataclass(frozen=True)
 class Cues:
-    """Words that make a short reply a yes or a no (``actions/config/closed_question.yml``:
-    ``affirm``, ``deny``, ``neutral``, ``particles``, ``negations``)."""
+    """Words that make a short reply a yes or a no.
+
+    Read from ``actions/config/closed_question.yml``: ``affirm``, ``deny``, ``neutral``,
+    ``particles``, ``negations``.
+    """
 
     yes: frozenset[str]
     no: frozenset[str]

@@ -76,8 +76,11 @@ class ClosedQuestionPolicy(Policy):
 
 def next_action(tracker: DialogueStateTracker, slot: str, resolver: str,
                 answer_intents: Sequence[Text] = ANSWER_INTENTS) -> Optional[Text]:
-    """What the policy predicts for ``tracker``: the resolver, ``action_listen``, :data:`EXPIRE`
-    (clear the question, predict nothing) or None (no opinion)."""
+    """What the policy predicts for ``tracker``.
+
+    Returns the resolver, ``action_listen``, :data:`EXPIRE` (clear the question, predict
+    nothing) or None (no opinion).
+    """
     latest = tracker.latest_action_name
     if latest == resolver:
         return ACTION_LISTEN_NAME

@@ -39,8 +39,10 @@ class SmsPage:
 
 
 def body_of(messages: Sequence[BotMessage]) -> str:
-    """The texts (and, where links are useful, image links) of ``messages`` joined by new lines;
-    custom payloads (hints) are not shown."""
+    """The texts of ``messages`` joined by new lines.
+
+    Image links are kept where links are useful; custom payloads (hints) are not shown.
+    """
     lines: list[str] = []
     for m in messages:
         if m.text.strip():

@@ -1,6 +1,8 @@
-"""The bot's messages → Telegram messages, as :data:`CAPABILITIES` declares: split at Telegram's
-4096-character limit, native buttons as inline keyboards (structured hints are for the core
-and for channels without buttons: nothing of them is shown here).
+"""The bot's messages → Telegram messages, as :data:`CAPABILITIES` declares.
+
+Answers are split at Telegram's 4096-character limit, native buttons become inline keyboards
+(structured hints are for the core and for channels without buttons: nothing of them is
+shown here).
 
 Callback data must be at most 64 bytes, so a button carries ``o:<set>:<index>`` (ASCII),
 and the option set (titles and payloads, often Chinese) is stored as a ChannelState note

@@ -361,9 +361,11 @@ class VoiceChannel:
 
 
 def number_value(number: Mapping[str, Any] | None, digits: str) -> str:
-    """What a typed number means, as the question's hint says: ``*`` is the X that may end an
-    ID number (``allow_x``), otherwise ignored; digits of the expected length get the hint's
-    ``prefix`` (a booking reference's ``YY``). Returns "" when nothing usable was typed."""
+    """What a typed number means, as the question's hint says.
+
+    ``*`` is the X that may end an ID number (``allow_x``), otherwise ignored; digits of the
+    expected length get the hint's ``prefix`` (a booking reference's ``YY``). Returns "" when nothing usable was typed.
+    """
     number = number or {}
     value = digits.replace("*", "X") if number.get("allow_x") else digits.replace("*", "")
     length, prefix = number.get("length"), number.get("prefix") or ""

@@ -43,8 +43,10 @@ _LABEL_ONLY_RE = re.compile(r"(?m)^[^\S\n]*[^\n：:。，]{1,8}[：:][^\S\n]*(?:
 
 
 def clean_for_speech(text: str) -> str:
-    """``text`` without URLs (the channel has no use for links), emoji, markup characters and
-    list markers; lines become sentences."""
+    """``text`` made speakable; lines become sentences.
+
+    URLs (the channel has no use for links), emoji, markup characters and list markers go.
+    """
     if not CAPABILITIES.links:
         text = _LABEL_ONLY_RE.sub("", text)
         text = _URL_RE.sub("", text)

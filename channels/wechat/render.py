@@ -87,7 +87,8 @@ def compose(messages: Sequence[BotMessage], limit: int = MAX_BYTES) -> WeChatAns
     last = max((i for i, m in enumerate(messages) if m.buttons), default=None)
     ordered = list(messages) if last is None else [*messages[:last], *messages[last + 1:], messages[last]]
     body = "\n\n".join(_texts(ordered))
-    block = options_block(options, texts.text("options_footer"), texts.text("option_word")).strip("\n") if options else ""
+    footer, word = texts.text("options_footer"), texts.text("option_word")
+    block = options_block(options, footer, word).strip("\n") if options else ""
     if not block:
         return WeChatAnswer(parts=tuple(split(body, limit)))
     whole = (body + "\n" + block).strip()

@@ -8,7 +8,8 @@ from pathlib import Path
 import yaml
 
 TEXTS_FILE = Path(__file__).with_name("texts.yml")
-KEYS = frozenset({"options_footer", "option_word", "option_out_of_range", "empty_text", "voice_not_recognised", "image_received",
+KEYS = frozenset({"options_footer", "option_word", "option_out_of_range", "empty_text", "voice_not_recognised",
+                  "image_received",
                   "location_received", "link_received", "unsupported", "menu_unknown", "unavailable", "no_reply"})
 
 
