@@ -124,16 +124,29 @@ def service_problems(forms: Mapping[str, Any] | None) -> list[str]:
     return problems
 
 
-def lint(services: Iterable[Any], faqs: Iterable[Any]) -> list[str]:
-    """Every problem of the published content, as ``服务 id`` / ``问答 #id`` lines (empty = clean).
+def _get(obj: Mapping[str, Any] | Any, key: str) -> Any:
+    return obj.get(key) if isinstance(obj, Mapping) else getattr(obj, key, None)
 
-    Services are always live; an FAQ is linted when its status is ``published``.
+
+def lint(services: Iterable[Any], faqs: Iterable[Any]) -> list[str]:
+    """Every problem of the published content, as ``服务 id`` / ``问答 id`` lines (empty = clean).
+
+    Takes ORM objects or cleaned record mappings. Services are always live; an FAQ is
+    linted when its status is ``published``: both short forms valid, an owner department
+    and an expiry date (figures and rules change; someone must re-check them by then).
     """
     out: list[str] = []
     for svc in services:
-        out.extend(f"服务 {svc.id} {p}" for p in service_problems(svc.channel_forms))
+        out.extend(f"服务 {_get(svc, 'id')} {p}" for p in service_problems(_get(svc, "channel_forms")))
     for faq in faqs:
-        if str(getattr(faq.status, "value", faq.status)) != "published":
+        status = _get(faq, "status")
+        if str(getattr(status, "value", status)) != "published":
             continue
-        out.extend(f"问答 #{faq.id}（{faq.question[:20]}）：{p}" for p in faq_problems(faq))
+        problems = faq_problems(faq)
+        if not (_get(faq, "owner_department") or "").strip():
+            problems.append("缺少负责部门 owner_department")
+        if _get(faq, "expires_on") is None:
+            problems.append("缺少失效日期 expires_on")
+        ref = _get(faq, "id") or _get(faq, "service_id") or ""
+        out.extend(f"问答 {ref}（{str(_get(faq, 'question'))[:20]}）：{p}" for p in problems)
     return out
