@@ -95,3 +95,19 @@ def short_list(items: Sequence[str], n: int = 5) -> str:
     """The first ``n`` items joined, with 等 when cut."""
     shown = "、".join(items[:n])
     return shown + ("等" if len(items) > n else "")
+
+
+def section_form(service: Any, field: str, channel: str, fallback: str) -> str:
+    """The short ``channel`` form ("sms" | "spoken") of a guide section, or ``fallback`` when staff wrote none."""
+    forms = (getattr(service, "channel_forms", None) or {}).get(field) or {}
+    return str(forms.get(channel) or "").strip() or fallback
+
+
+def full_guide(service: Any) -> str:
+    """The whole guide as plain labelled text (what an SMS "更多" sends after the short form)."""
+    parts = [f"【{service.name}】{service.summary}"]
+    for topic in ("materials", "time", "fees", "place", "process"):
+        content = topic_content(service, topic)
+        if content:
+            parts.append(f"{TOPIC_LABELS[topic]}：{content}")
+    return "\n".join(parts)

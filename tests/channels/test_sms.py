@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from channels.core import CoreClient, CoreSettings
+from channels.core import BotMessage, CoreClient, CoreSettings
 from channels.sms import render, segments, texts
 from channels.sms.parse import Intent, classify, parse_webhook
 from channels.state import ChannelState
@@ -313,3 +313,16 @@ def test_a_cut_answer_keeps_the_question_of_its_options():
     assert segments.parts(page.text) <= 3
     assert page.text.endswith("请为本次服务打个分（可跳过）：\n1. 满意\n2. 跳过\n" + texts.OPTIONS_FOOTER)
     assert "打个分" not in page.rest and page.rest
+
+
+def test_short_answer_with_full_text_offers_more():
+    """A short form carrying ``more_text`` fits one part with the hint; "更多" then sends the full text."""
+    full = "完整回答。" * 40
+    short = BotMessage(text="带身份证到区政务服务中心办理，当场办结。", custom={"more_text": full})
+    page = render.compose([short], max_parts=3)
+    assert page.text.endswith(texts.MORE_HINT_WORD) and segments.parts(page.text) == 1
+    assert page.rest == full
+    rating = bot("请为本次服务打个分（可跳过）：", [("满意", "/r"), ("跳过", "/deny")])
+    page = render.compose([short, rating], max_parts=3)
+    assert texts.MORE_HINT_WORD in page.text and page.rest == full and len(page.options) == 2
+    assert render.compose([BotMessage(text="没有全文的回答。")], max_parts=3).rest == ""
