@@ -8,8 +8,16 @@ import pytest
 
 from channels.sms import segments, texts
 from knowledge import channel_forms as cf
-from knowledge.tabular import FAQ_COLUMNS, SERVICE_COLUMNS, faq_rows, read_csv, read_xlsx, service_rows, write_csv, \
-    write_xlsx
+from knowledge.tabular import (
+    FAQ_COLUMNS,
+    SERVICE_COLUMNS,
+    faq_rows,
+    read_csv,
+    read_xlsx,
+    service_rows,
+    write_csv,
+    write_xlsx,
+)
 from knowledge.transfer import ImportFailed, import_records, lint_records, read_yaml, seed_paths
 
 GOOD_FORMS = {s: {"sms": "带身份证到区政务服务中心办理，当场办结。", "spoken": "带身份证到区政务服务中心办理，当场办结。"}
@@ -102,10 +110,11 @@ def test_tabular_round_trip_carries_the_forms(seeded_repo, fmt):
 
 
 def test_import_rejects_an_unknown_section(seeded_repo):
+    from knowledge.repository import snapshot
     from knowledge.transfer import Record
 
-    svc = {k: v for k, v in __import__("knowledge.repository", fromlist=["snapshot"]).snapshot(
-        seeded_repo.get_service("passport")).items() if k not in ("created_at", "updated_at", "version")}
+    svc = {k: v for k, v in snapshot(seeded_repo.get_service("passport")).items()
+           if k not in ("created_at", "updated_at", "version")}
     svc["channel_forms"] = {"prices": {"sms": "x", "spoken": "y"}}
     with pytest.raises(ImportFailed, match="prices"):
         import_records(seeded_repo, [Record("service", svc, "s:1")], actor="t")
