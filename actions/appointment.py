@@ -123,19 +123,33 @@ class ValidateBookingForm(CitizenFormValidation):
                                domain: DomainDict) -> dict[str, Any]:
         text = str(value or "")
         services = {s.id for s in await self.blocking(self.stores.knowledge.list_services)}
-        if text in services:
-            return {"service": text}
-        hits = await self.blocking(self.stores.search.search, text, 1)
-        if hits and hits[0].service_id and hits[0].confidence >= self.stores.settings.suggest_threshold:
-            return {"service": hits[0].service_id}
-        dispatcher.utter_message(response="utter_invalid_service")
-        return {"service": None}
+        found = text if text in services else None
+        if found is None:
+            hits = await self.blocking(self.stores.search.search, text, 1)
+            if hits and hits[0].service_id and hits[0].confidence >= self.stores.settings.suggest_threshold:
+                found = hits[0].service_id
+        if found is None:
+            dispatcher.utter_message(response="utter_invalid_service")
+            return {"service": None}
+        if not await self.blocking(self.stores.knowledge.booking_venues, found):
+            # Online-only (企业年报) or handled at no bookable venue: say where instead of booking.
+            svc = await self.blocking(self.stores.knowledge.get_service, found)
+            dispatcher.utter_message(response="utter_booking_not_at_venue", service_name=svc.name,
+                                     online_route=svc.online_route or svc.online_url or "12345")
+            return {"service": None}
+        return {"service": found}
 
     async def validate_center(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                               domain: DomainDict) -> dict[str, Any]:
         service_id = tracker.get_slot("service")
-        centers = await self.blocking(self.stores.knowledge.list_centers, service_id=service_id)
+        knowledge = self.stores.knowledge
+        centers = await self.blocking(knowledge.booking_venues, service_id) if service_id else []
         center = rules.match_center(str(value or ""), centers, service_id)
+        if center is None and centers and str(value or "") not in {c.id for c in centers}:
+            # A hall that does not handle the service ("海珠" → haizhu_center for 结婚登记): its district's venue.
+            named = rules.match_center(str(value or ""), await self.blocking(knowledge.list_centers), None)
+            if named is not None:
+                center = rules.match_center(named.district, centers, service_id)
         if center is not None:
             return {"center": center.id}
         svc = await self.blocking(self.stores.knowledge.get_service, service_id) if service_id else None

@@ -15,10 +15,13 @@ from actions.base import CitizenAction, channel_of, sender_of, user_text
 from actions.closed_question import ask, ask_from_domain
 from actions.services.closed_question import EXPECT_CHOICE, EXPECT_YES_NO, make_question
 from actions.services.faq_logic import (
+    TOPIC_FIELDS,
     Thresholds,
     detect_topic,
+    full_guide,
     is_payload,
     plan_answer,
+    section_form,
     short_list,
     topic_content,
 )
@@ -131,10 +134,16 @@ class ActionAnswerFaq(CitizenAction):
             return await self._answer_faq(dispatcher, candidates[0].faq_id)
         svc = await self.blocking(self.stores.knowledge.get_service, service_id)
         if topic and topic_content(svc, topic):
+            content = topic_content(svc, topic)
+            field = "locations" if topic == "online" else TOPIC_FIELDS[topic]  # a URL is no spoken answer
             dispatcher.utter_message(response="utter_service_topic", name=svc.name,
-                                     topic_label=TOPIC_LABELS[topic], content=topic_content(svc, topic))
+                                     topic_label=TOPIC_LABELS[topic], content=content,
+                                     sms_content=section_form(svc, field, "sms", content),
+                                     spoken_content=section_form(svc, field, "spoken", content),
+                                     json_message=more_hint(f"【{svc.name}】{TOPIC_LABELS[topic]}：{content}"))
         else:
-            dispatcher.utter_message(response="utter_service_guide", **guide_fields(svc))
+            dispatcher.utter_message(response="utter_service_guide", **guide_fields(svc),
+                                     json_message=more_hint(full_guide(svc)))
         return [SlotSet("service", svc.id), SlotSet("pending_question", None)]
 
     async def _answer_faq(self, dispatcher: CollectingDispatcher, faq_id: int | None) -> list[EventType]:
@@ -143,7 +152,9 @@ class ActionAnswerFaq(CitizenAction):
         if faq.service_id:
             service_name = (await self.blocking(self.stores.knowledge.get_service, faq.service_id)).name
         dispatcher.utter_message(response="utter_faq_answer", answer=faq.answer,
-                                 service_name=service_name or word("general_service"))
+                                 service_name=service_name or word("general_service"),
+                                 sms_answer=faq.sms_text or faq.answer, spoken_answer=faq.spoken_text or faq.answer,
+                                 json_message=more_hint(faq.answer) if faq.sms_text else None)
         return [SlotSet("service", faq.service_id), SlotSet("pending_question", None)]
 
     async def _record(self, tracker: Tracker, text: str, reason: str, hit: Any) -> None:
@@ -154,7 +165,15 @@ class ActionAnswerFaq(CitizenAction):
 
 
 def guide_fields(svc: Any) -> dict[str, str]:
-    """Template variables of ``utter_service_guide``."""
+    """Template variables of ``utter_service_guide`` (full texts, and the SMS / spoken short forms)."""
     return {"name": svc.name, "summary": svc.summary, "materials": short_list(svc.materials),
             "time_limit": svc.time_limit, "fees": svc.fees, "locations": svc.locations,
-            "online_url": svc.online_url or word("no_online_service")}
+            "online_url": svc.online_url or word("no_online_service"),
+            "sms_summary": section_form(svc, "summary", "sms", svc.summary),
+            "spoken_summary": section_form(svc, "summary", "spoken", svc.summary),
+            "spoken_fees": section_form(svc, "fees", "spoken", svc.fees)}
+
+
+def more_hint(full_text: str) -> dict[str, str]:
+    """The structured hint channels with a short form use: ``more_text`` is what "更多" sends next."""
+    return {"more_text": full_text}

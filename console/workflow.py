@@ -27,11 +27,11 @@ from knowledge.models import AuditEntry, Faq, FaqStatus, Service
 from knowledge.repository import KnowledgeRepository, NotFound, snapshot
 from knowledge.validation import ValidationError, clean_faq, clean_service
 
-FAQ_CONTENT_FIELDS = ("question", "alternatives", "answer", "service_id", "topic", "owner_department",
-                      "effective_from", "expires_on")
+FAQ_CONTENT_FIELDS = ("question", "alternatives", "answer", "sms_text", "spoken_text", "service_id", "topic",
+                      "owner_department", "effective_from", "expires_on")
 SERVICE_CONTENT_FIELDS = ("name", "category", "audience", "department", "summary", "keywords", "eligibility",
                           "materials", "steps", "locations", "time_limit", "fees", "online_url", "forms",
-                          "legal_basis")
+                          "legal_basis", "channel_forms", "online_only", "online_route")
 OPEN_PROPOSAL = (ProposalStatus.draft, ProposalStatus.submitted, ProposalStatus.rejected)
 EXPIRY_WINDOW_DAYS = 30
 

@@ -72,10 +72,13 @@ def service(service_id: str) -> Any:
 
 @bp.get("/centers")
 def centers() -> Any:
-    """Service centres, optionally ``?district=`` and ``?service_id=``."""
+    """Service centres, optionally ``?district=`` and ``?service_id=``.
+
+    ``public_phone`` is the number to show citizens: the published one, or 12345 until staff enter it.
+    """
     rows = _repo().list_centers(district=request.args.get("district") or None,
                                 service_id=request.args.get("service_id") or None)
-    return jsonify({"centers": [snapshot(c) for c in rows]})
+    return jsonify({"centers": [{**snapshot(c), "public_phone": c.public_phone} for c in rows]})
 
 
 @bp.errorhandler(HTTPException)

@@ -94,6 +94,36 @@ def import_cmd(paths: tuple[Path, ...], dry_run: bool, actor: str) -> None:
     click.echo(report.summary())
 
 
+@main.command("lint")
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+def lint_cmd(paths: tuple[Path, ...]) -> None:
+    """Check the short SMS and spoken forms of published content (YAML files, or the database).
+
+    Exits 1, listing every problem, when a published FAQ or a service section lacks a short
+    form, has one that is too long or unspeakable, or an FAQ lacks its owner or expiry date.
+    """
+    from knowledge.channel_forms import lint
+    from knowledge.transfer import ImportFailed, lint_records, read_yaml
+
+    if paths:
+        files: list[Path] = []
+        for p in paths:
+            files.extend(sorted(p.rglob("*.yml")) if p.is_dir() else [p])
+        try:
+            problems = lint_records([r for f in files for r in read_yaml(f)])
+        except ImportFailed as exc:
+            problems = exc.errors
+    else:
+        repo = _repo()
+        problems = lint(repo.list_services(), repo.list_faqs())
+    for problem in problems:
+        click.echo(problem, err=True)
+    if problems:
+        click.echo(f"lint failed: {len(problems)} problem(s)", err=True)
+        raise SystemExit(1)
+    click.echo("lint passed")
+
+
 @main.command("export")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="File (default: stdout).")
 def export_cmd(output: Path | None) -> None:

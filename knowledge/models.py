@@ -26,6 +26,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+HOTLINE = "12345"
+
 
 def utcnow() -> dt.datetime:
     """Timezone-aware now in UTC (stored as such; shown in Asia/Shanghai)."""
@@ -84,6 +86,11 @@ class Service(Base):
     online_url: Mapped[str] = mapped_column(String(500), default="")
     forms: Mapped[list[Any]] = mapped_column(default=list)
     legal_basis: Mapped[list[Any]] = mapped_column(default=list)
+    # {section: {"sms": ..., "spoken": ...}} for each of knowledge.channel_forms.GUIDE_SECTIONS
+    channel_forms: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # Handled only online (no hall books it); ``online_route`` names where, for citizens.
+    online_only: Mapped[bool] = mapped_column(Boolean, default=False)
+    online_route: Mapped[str] = mapped_column(String(300), default="")
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
@@ -104,6 +111,10 @@ class Faq(Base):
     question: Mapped[str] = mapped_column(Text)
     alternatives: Mapped[list[Any]] = mapped_column(default=list)
     answer: Mapped[str] = mapped_column(Text)
+    # Short channel forms of ``answer``: one SMS part (the channel adds the "更多" hint) and
+    # at most two short sentences to be spoken (see knowledge.channel_forms).
+    sms_text: Mapped[str] = mapped_column(Text, default="")
+    spoken_text: Mapped[str] = mapped_column(Text, default="")
     status: Mapped[FaqStatus] = mapped_column(
         Enum(FaqStatus, native_enum=False, length=16), default=FaqStatus.draft, index=True
     )
@@ -136,15 +147,16 @@ center_services = Table(
 
 
 class ServiceCenter(Base):
-    """A service hall where citizens handle services in person."""
+    """A venue where citizens handle services in person (its ``type`` from knowledge.validation.VENUE_TYPES)."""
 
     __tablename__ = "service_centers"
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
+    type: Mapped[str] = mapped_column(String(32), default="district_center", index=True)
     district: Mapped[str] = mapped_column(String(32), index=True)
     address: Mapped[str] = mapped_column(String(300))
-    phone: Mapped[str] = mapped_column(String(40), default="")
+    phone: Mapped[str] = mapped_column(String(40), default="")  # "" until staff enter the published number
     opening_hours: Mapped[dict[str, Any]] = mapped_column(default=dict)
     hours_text: Mapped[str] = mapped_column(String(300), default="")
     slot_capacity: Mapped[int] = mapped_column(Integer, default=4)
@@ -157,6 +169,11 @@ class ServiceCenter(Base):
     def offers(self, service_id: str) -> bool:
         """Whether citizens can handle ``service_id`` here."""
         return self.all_services or any(s.id == service_id for s in self.services)
+
+    @property
+    def public_phone(self) -> str:
+        """The number citizens are told: the published one, or the 12345 hotline until staff enter it."""
+        return self.phone or HOTLINE
 
 
 class AuditEntry(Base):

@@ -141,6 +141,18 @@ class KnowledgeRepository(SessionBacked):
             centers = [c for c in centers if c.offers(service_id)]
         return centers
 
+    def booking_venues(self, service_id: str) -> list[ServiceCenter]:
+        """The venues a booking for ``service_id`` may offer.
+
+        None for an online-only service, otherwise every venue whose explicit service list (or
+        ``all``) includes it.
+        """
+        with self.factory() as s:
+            svc = s.get(Service, service_id)
+            if svc is None or svc.online_only:
+                return []
+        return self.list_centers(service_id=service_id)
+
     def audit_log(
         self, *, entity_type: str | None = None, entity_id: str | None = None, limit: int = 200
     ) -> list[AuditEntry]:

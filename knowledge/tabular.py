@@ -15,14 +15,18 @@ import io
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from knowledge.channel_forms import FORM_KEYS, GUIDE_SECTIONS
 from knowledge.models import Faq, Service
 from knowledge.repository import snapshot
 from knowledge.transfer import ImportFailed, Record
 
-FAQ_COLUMNS = ("id", "service_id", "topic", "question", "alternatives", "answer", "status", "owner_department",
-               "effective_from", "expires_on")
+FAQ_COLUMNS = ("id", "service_id", "topic", "question", "alternatives", "answer", "sms_text", "spoken_text",
+               "status", "owner_department", "effective_from", "expires_on")
+# The short forms of each guide section are flat columns ``sms_<section>`` / ``spoken_<section>``.
+FORM_COLUMNS = tuple(f"{key}_{section}" for section in GUIDE_SECTIONS for key in FORM_KEYS)
 SERVICE_COLUMNS = ("id", "name", "category", "audience", "department", "summary", "keywords", "eligibility",
-                   "materials", "steps", "locations", "time_limit", "fees", "online_url", "forms", "legal_basis")
+                   "materials", "steps", "locations", "time_limit", "fees", "online_url", "online_only",
+                   "online_route", "forms", "legal_basis", *FORM_COLUMNS)
 LIST_COLUMNS = frozenset({"alternatives", "keywords", "materials", "steps", "legal_basis"})
 MAX_ROWS = 50_000
 
@@ -46,7 +50,10 @@ def _record(kind: str, header: list[str], values: list[Any], source: str) -> Rec
     for col, value in zip(header, values, strict=False):
         if not col or value is None or (isinstance(value, str) and not value.strip()):
             continue
-        if col in LIST_COLUMNS:
+        if col in FORM_COLUMNS:
+            key, _, section = col.partition("_")
+            data.setdefault("channel_forms", {}).setdefault(section, {})[key] = str(value).strip()
+        elif col in LIST_COLUMNS:
             data[col] = _cell_lines(value)
         elif col == "forms":
             data[col] = [{"name": n.strip(), "url": u.strip()}
@@ -176,7 +183,11 @@ def faq_rows(faqs: Iterable[Faq]) -> Iterator[list[Any]]:
 def service_rows(services: Iterable[Service]) -> Iterator[list[Any]]:
     """Cells of each service in :data:`SERVICE_COLUMNS` order."""
     for s in services:
-        yield _cells(snapshot(s), SERVICE_COLUMNS)
+        row = snapshot(s)
+        for section, forms in (row.get("channel_forms") or {}).items():
+            for key, text in forms.items():
+                row[f"{key}_{section}"] = text
+        yield _cells(row, SERVICE_COLUMNS)
 
 
 def _safe(value: Any) -> Any:

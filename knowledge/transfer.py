@@ -154,6 +154,22 @@ def validate(records: list[Record], known_services: set[str]) -> list[str]:
     return errors
 
 
+def lint_records(records: list[Record]) -> list[str]:
+    """Short-form problems of the published records (``source: problem``); invalid records raise ImportFailed."""
+    from knowledge.channel_forms import lint
+
+    errors = validate(records, set())
+    if errors:
+        raise ImportFailed(errors)
+    out: list[str] = []
+    for rec in records:
+        if rec.kind == "service":
+            out.extend(f"{rec.source}: {p}" for p in lint([clean_service(rec.data)], []))
+        elif rec.kind == "faq":
+            out.extend(f"{rec.source}: {p}" for p in lint([], [clean_faq(rec.data)]))
+    return out
+
+
 def import_records(
     repo: KnowledgeRepository, records: list[Record], *, actor: str, dry_run: bool = False
 ) -> ImportReport:

@@ -10,6 +10,7 @@ import datetime as dt
 import re
 from typing import Any
 
+from knowledge.channel_forms import FORM_KEYS, GUIDE_SECTIONS
 from knowledge.models import Audience, FaqStatus
 
 SERVICE_ID_RE = re.compile(r"^[a-z][a-z0-9_]{1,63}$")
@@ -17,6 +18,24 @@ HOURS_RE = re.compile(r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$")
 FAQ_TOPICS = ("materials", "fees", "time", "place", "eligibility", "process", "online", "other")
 SERVICE_TEXT_FIELDS = ("summary", "eligibility", "locations", "time_limit", "fees", "online_url")
 SERVICE_LIST_FIELDS = ("keywords", "materials", "steps", "legal_basis")
+# Venue types (ServiceCenter.type) and how citizens call them.
+VENUE_TYPES = {
+    "district_center": "区政务服务中心",
+    "street_center": "镇街政务服务中心",
+    "marriage_registry": "婚姻登记处",
+    "exit_entry_hall": "出入境办证大厅",
+    "police_hukou": "派出所户政窗口",
+    "migrant_service": "来穗人员服务管理中心",
+    "vehicle_admin": "车管所",
+    "social_insurance": "社保经办窗口",
+    "medical_insurance": "医保经办窗口",
+    "housing_fund": "住房公积金服务网点",
+    "real_estate": "不动产登记窗口",
+    "health_check": "健康体检机构",
+    "municipal_center": "市政务服务中心",
+}
+TRUE_WORDS = frozenset({"true", "1", "yes", "y", "是", "true()"})
+FALSE_WORDS = frozenset({"false", "0", "no", "n", "否", ""})
 MAX_TEXT = 20000  # official answers can be long (real FAQ data has 14k-character answers)
 
 
@@ -72,6 +91,43 @@ def _date(value: Any, field: str, errors: list[str]) -> dt.date | None:
         return None
 
 
+def _bool(value: Any, field: str, errors: list[str]) -> bool:
+    if isinstance(value, bool):
+        return value
+    word = str(value if value is not None else "").strip().lower()
+    if word in TRUE_WORDS:
+        return True
+    if word not in FALSE_WORDS:
+        errors.append(f"字段 {field} 应为 true 或 false：{value!r}")
+    return False
+
+
+def _channel_forms(value: Any, errors: list[str]) -> dict[str, dict[str, str]]:
+    """``{section: {sms, spoken}}`` with known sections only; empty forms dropped."""
+    if value in (None, ""):
+        return {}
+    if not isinstance(value, dict):
+        errors.append("字段 channel_forms 应为 {栏目: {sms, spoken}}")
+        return {}
+    out: dict[str, dict[str, str]] = {}
+    for section, forms in value.items():
+        if str(section).startswith("__"):  # the YAML reader's line marks
+            continue
+        if isinstance(forms, dict):
+            forms = {k: v for k, v in forms.items() if not str(k).startswith("__")}
+        if section not in GUIDE_SECTIONS:
+            errors.append(f"channel_forms 栏目应为 {'/'.join(GUIDE_SECTIONS)} 之一：{section!r}")
+            continue
+        if not isinstance(forms, dict) or set(forms) - set(FORM_KEYS):
+            errors.append(f"channel_forms.{section} 应为 {{sms, spoken}}")
+            continue
+        clean = {k: _text(forms.get(k), f"channel_forms.{section}.{k}", errors, required=False, max_len=1000)
+                 for k in FORM_KEYS}
+        if any(clean.values()):
+            out[str(section)] = clean
+    return out
+
+
 def clean_service(data: dict[str, Any]) -> dict[str, Any]:
     """Return the normalised column values of a service record, or raise ValidationError."""
     errors: list[str] = []
@@ -95,6 +151,10 @@ def clean_service(data: dict[str, Any]) -> dict[str, Any]:
         errors.append("字段 forms 应为 {name, url} 列表")
         forms = []
     out["forms"] = [{"name": str(f["name"]).strip(), "url": str(f.get("url") or "").strip()} for f in forms]
+    out["channel_forms"] = _channel_forms(data.get("channel_forms"), errors)
+    out["online_only"] = _bool(data.get("online_only"), "online_only", errors)
+    out["online_route"] = _text(data.get("online_route"), "online_route", errors, required=out["online_only"],
+                                max_len=300)
     if errors:
         raise ValidationError(errors)
     return out
@@ -107,6 +167,8 @@ def clean_faq(data: dict[str, Any], *, known_services: set[str] | None = None) -
     out["question"] = _text(data.get("question"), "question", errors, required=True, max_len=1000)
     out["answer"] = _text(data.get("answer"), "answer", errors, required=True)
     out["alternatives"] = _str_list(data.get("alternatives"), "alternatives", errors, required=False)
+    out["sms_text"] = _text(data.get("sms_text"), "sms_text", errors, required=False, max_len=1000)
+    out["spoken_text"] = _text(data.get("spoken_text"), "spoken_text", errors, required=False, max_len=1000)
     service_id = data.get("service_id") or None
     if service_id is not None:
         service_id = str(service_id).strip()
@@ -138,6 +200,10 @@ def clean_center(data: dict[str, Any], *, known_services: set[str] | None = None
     if not SERVICE_ID_RE.match(cid):
         errors.append(f"中心编号 id 无效：{cid!r}")
     out: dict[str, Any] = {"id": cid}
+    venue_type = str(data.get("type") or "district_center").strip()
+    if venue_type not in VENUE_TYPES:
+        errors.append(f"字段 type 应为 {'/'.join(VENUE_TYPES)} 之一：{venue_type!r}")
+    out["type"] = venue_type
     for field, required, max_len in (
         ("name", True, 200), ("district", True, 32), ("address", True, 300),
         ("phone", False, 40), ("hours_text", False, 300),

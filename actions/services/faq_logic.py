@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from common.status import TOPIC_LABELS
+
 # Topic cue words (Simplified, Cantonese-flavoured forms included) → service-record field.
 TOPICS: dict[str, tuple[str, ...]] = {
     "fees": ("多少钱", "几钱", "几多钱", "收费", "费用", "工本费", "价格", "要钱", "免费", "交钱", "钱"),
@@ -172,3 +174,17 @@ def plan_answer(*, intent: str | None, named: str | None, context: str | None, t
     if decision.kind == "choose":
         return Plan("choose", hits=decision.hits)
     return Plan("no_answer", record="no_match", record_hit=hits[0] if hits else None)
+def section_form(service: Any, field: str, channel: str, fallback: str) -> str:
+    """The short ``channel`` form ("sms" | "spoken") of a guide section, or ``fallback`` when staff wrote none."""
+    forms = (getattr(service, "channel_forms", None) or {}).get(field) or {}
+    return str(forms.get(channel) or "").strip() or fallback
+
+
+def full_guide(service: Any) -> str:
+    """The whole guide as plain labelled text (what an SMS "更多" sends after the short form)."""
+    parts = [f"【{service.name}】{service.summary}"]
+    for topic in ("materials", "time", "fees", "place", "process"):
+        content = topic_content(service, topic)
+        if content:
+            parts.append(f"{TOPIC_LABELS[topic]}：{content}")
+    return "\n".join(parts)

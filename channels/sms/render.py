@@ -113,15 +113,35 @@ def paginate(body: str, options: Sequence[Button], max_parts: int, more_by_digit
     return SmsPage(text=head + suffix, rest=rest, options=tuple(options))
 
 
+def more_text_of(messages: Sequence[BotMessage]) -> str:
+    """The full text behind a short answer (the core's ``more_text`` hint), or ""."""
+    for m in messages:
+        value = (m.custom or {}).get("more_text")
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+    return ""
+
+
 def compose(messages: Sequence[BotMessage], max_parts: int) -> SmsPage:
-    """The first page of the core's answer; the last message with buttons stays with its options."""
+    """The first page of the core's answer; the last message with buttons stays with its options.
+
+    A short answer that carries the full text (``more_text``) ends with the "更多" hint, and
+    the full text is the remainder "更多" sends next.
+    """
     options = options_of(messages)
+    more = more_text_of(messages)
     last_with_buttons = max((i for i, m in enumerate(messages) if m.buttons), default=None)
     if last_with_buttons is None:
-        return paginate(body_of(messages), options, max_parts, more_by_digit=True)
-    lead = list(messages[:last_with_buttons]) + list(messages[last_with_buttons + 1:])
-    prompt = body_of([messages[last_with_buttons]])
-    return paginate(body_of(lead), options, max_parts, more_by_digit=False, prompt=prompt)
+        body, prompt = body_of(messages), ""
+    else:
+        lead = list(messages[:last_with_buttons]) + list(messages[last_with_buttons + 1:])
+        body, prompt = body_of(lead), body_of([messages[last_with_buttons]])
+    if more and body.strip():
+        page = paginate(body.strip() + texts.MORE_HINT_WORD, options, max_parts,
+                        more_by_digit=last_with_buttons is None, prompt=prompt)
+        if not page.rest:  # the short answer and its hint fit: "更多" sends the full text
+            return SmsPage(text=page.text, rest=more, options=page.options)
+    return paginate(body, options, max_parts, more_by_digit=last_with_buttons is None, prompt=prompt)
 
 
 def twiml(text: str | None) -> str:

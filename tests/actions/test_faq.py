@@ -18,6 +18,9 @@ def test_question_about_a_named_service_is_answered_from_its_faq(stores, dispatc
     faq = next(f for f in stores.knowledge.list_faqs(service_id="marriage_registration") if f.answer == msg["answer"])
     assert faq.topic == "materials"
     assert slots_set(events)["service"] == "marriage_registration"
+    # SMS and voice get the staff-written short forms; the full answer rides along for "更多".
+    assert (msg["sms_answer"], msg["spoken_answer"]) == (faq.sms_text, faq.spoken_text)
+    assert msg["custom"] == {"more_text": faq.answer}
 
 
 def test_follow_up_keeps_the_service_in_context(stores, dispatcher, domain):
@@ -59,6 +62,11 @@ def test_bare_service_name_gets_the_guide_summary(stores, dispatcher, domain):
     assert responses(dispatcher) == ["utter_service_guide"]
     msg = dispatcher.messages[0]
     assert msg["name"] == "普通护照申领" and msg["materials"] and msg["fees"]
+    svc = stores.knowledge.get_service("passport")
+    assert msg["sms_summary"] == svc.channel_forms["summary"]["sms"]
+    assert msg["spoken_summary"] + msg["spoken_fees"] == (svc.channel_forms["summary"]["spoken"]
+                                                         + svc.channel_forms["fees"]["spoken"])
+    assert msg["custom"]["more_text"].startswith("【普通护照申领】")
 
 
 def test_confident_search_hit_without_entity_is_answered(stores, dispatcher, domain):

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from channels.core import CoreClient, CoreSettings
+from channels.core import BotMessage, CoreClient, CoreSettings
 from channels.sms import render, segments, texts
 from channels.sms.parse import Intent, classify, parse_webhook
 from channels.state import ChannelState
@@ -334,3 +334,14 @@ def test_the_rating_is_numbered_by_score_so_5_is_very_satisfied(client, core):
 def test_without_a_hint_buttons_are_numbered_in_order():
     page = render.compose([bot("请选择：", [("确认", "/affirm"), ("取消", "/deny")])], 3)
     assert [(b.key, b.payload) for b in page.options] == [("1", "/affirm"), ("2", "/deny")]
+def test_short_answer_with_full_text_offers_more():
+    """A short form carrying ``more_text`` fits one part with the hint; "更多" then sends the full text."""
+    full = "完整回答。" * 40
+    short = BotMessage(text="带身份证到区政务服务中心办理，当场办结。", custom={"more_text": full})
+    page = render.compose([short], max_parts=3)
+    assert page.text.endswith(texts.MORE_HINT_WORD) and segments.parts(page.text) == 1
+    assert page.rest == full
+    rating = bot("请为本次服务打个分（可跳过）：", [("满意", "/r"), ("跳过", "/deny")])
+    page = render.compose([short, rating], max_parts=3)
+    assert texts.MORE_HINT_WORD in page.text and page.rest == full and len(page.options) == 2
+    assert render.compose([BotMessage(text="没有全文的回答。")], max_parts=3).rest == ""

@@ -52,6 +52,7 @@ def test_service_detail_and_404(client):
 def test_centers_filter_by_service(client):
     centers = client.get("/api/v1/knowledge/centers", query_string={"service_id": "passport"}).get_json()["centers"]
     assert len(centers) >= 12
+    assert all(c["public_phone"] == (c["phone"] or "12345") for c in centers)
 
 
 def test_oversized_body_is_refused_with_413(client):
