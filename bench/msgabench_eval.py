@@ -61,8 +61,8 @@ def flow(intent: str | None, entities: list[dict[str, Any]]) -> str:
     return "other"
 
 
-def evaluate(agent: Any, texts: list[str]) -> dict[str, Any]:
-    """Counts of flows, intents and the 尊敬的领导 greeting check over ``texts``."""
+def evaluate(agent: Any, texts: list[str], kinds: list[str]) -> dict[str, Any]:
+    """Counts of flows, intents (overall and per request type) and the 尊敬的领导 greeting check."""
     import asyncio
 
     flows: Counter = Counter()
@@ -72,12 +72,13 @@ def evaluate(agent: Any, texts: list[str]) -> dict[str, Any]:
 
     async def run() -> None:
         nonlocal leaders, leaders_greeted
-        for text in texts:
+        for text, request_type in zip(texts, kinds, strict=True):
             res = await agent.parse_message(text)
             intent = (res.get("intent") or {}).get("name")
             kind = flow(intent, res.get("entities") or [])
             flows[kind] += 1
             intents[intent] += 1
+            by_type.setdefault(request_type, Counter())[intent] += 1
             if text.lstrip().startswith("尊敬的领导"):
                 leaders += 1
                 leaders_greeted += intent == "greet"
@@ -86,7 +87,8 @@ def evaluate(agent: Any, texts: list[str]) -> dict[str, Any]:
     n = len(texts)
     return {"n": n, "flows": dict(flows), "intents": dict(intents.most_common()),
             "share": {k: flows[k] / n for k in ("substantive", "oos", "status_no_number", "other")},
-            "leaders": leaders, "leaders_greeted": leaders_greeted}
+            "leaders": leaders, "leaders_greeted": leaders_greeted,
+            "by_type": {k: dict(v.most_common(4)) for k, v in sorted(by_type.items())}}
 
 
 def render(res: dict[str, Any]) -> str:
@@ -107,7 +109,10 @@ def render(res: dict[str, Any]) -> str:
              f"{'yes' if ok['status_no_number'] else 'no'} |",
              f"| other (greeting, thanks, yes/no, slot answer, rating) | {100 * s['other']:.1f} % | | |", "",
              f"Messages opening with “尊敬的领导”: {res['leaders']}, of which {res['leaders_greeted']} got the "
-             "greeting menu.", "", "Final intents: " + ", ".join(f"{k} {v}" for k, v in res["intents"].items()) + ".", ""]
+             "greeting menu.", "", "Final intents: " + ", ".join(f"{k} {v}" for k, v in res["intents"].items()) + ".", "",
+             "By the data set's own request type (its label, not ours), the most frequent final intents:", ""]
+    lines += [f"- {kind}: " + ", ".join(f"{k} {v}" for k, v in top.items()) for kind, top in res["by_type"].items()]
+    lines.append("")
     return "\n".join(lines)
 
 
@@ -124,11 +129,12 @@ def main(argv: list[str] | None = None) -> None:
     started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     t0 = time.perf_counter()
     rows = [json.loads(line) for line in DATA.read_text(encoding="utf-8").splitlines() if line.strip()]
-    texts = [r["text"] for r in rows if r.get("text")]
-    scope = f"all {len(texts)} messages"
-    if args.sample and args.sample < len(texts):
-        texts = random.Random(42).sample(texts, args.sample)
-        scope = f"a random sample of {len(texts)} (seed 42)"
+    rows = [r for r in rows if r.get("text")]
+    scope = f"all {len(rows)} messages"
+    if args.sample and args.sample < len(rows):
+        rows = random.Random(42).sample(rows, args.sample)
+        scope = f"a random sample of {len(rows)} (seed 42)"
+    texts, kinds = [r["text"] for r in rows], [str(r.get("request_type") or "?") for r in rows]
     from bench.nlu_eval import load, train
 
     tmp = Path(tempfile.mkdtemp(prefix="msgabench-"))
@@ -139,7 +145,7 @@ def main(argv: list[str] | None = None) -> None:
             model, _ = train("bot/config.yml", REPO / "nlu_data", REPO / "bot" / "domain", tmp, "msgabench")
             label = "NLU of `bot/config.yml`, trained for this run"
         agent, _ = load(model)
-        res = evaluate(agent, texts)
+        res = evaluate(agent, texts, kinds)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     cmd = ".venv-rasa/bin/python -m bench.msgabench_eval" + (f" --sample {args.sample}" if args.sample else "")
