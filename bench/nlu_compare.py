@@ -33,7 +33,6 @@ import json
 import os
 import random
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -79,12 +78,12 @@ def post(threshold: float, ambiguity: float) -> list[dict[str, Any]]:
 
 
 CANDIDATES: dict[str, dict[str, Any]] = {
-    "tfidf": {"label": "TF-IDF char+word n-grams, calibrated linear SVM + CRF", "pipeline": PRE + [
-        {"name": "bot.nlu.tfidf_classifier.TfidfIntentClassifier"},
-        {"name": "CRFEntityExtractor"}] + post(0.3, 0.05)},
-    "tfidf_uni": {"label": "TF-IDF as above, word unigrams only", "pipeline": PRE + [
-        {"name": "bot.nlu.tfidf_classifier.TfidfIntentClassifier", "word_ngram_range": [1, 1]},
-        {"name": "CRFEntityExtractor"}] + post(0.3, 0.05)},
+    "tfidf": {"label": "TF-IDF char+word n-grams, calibrated linear SVM + CRF", "pipeline": [
+        *PRE, {"name": "bot.nlu.tfidf_classifier.TfidfIntentClassifier"}, {"name": "CRFEntityExtractor"},
+        *post(0.3, 0.05)]},
+    "tfidf_uni": {"label": "TF-IDF as above, word unigrams only", "pipeline": [
+        *PRE, {"name": "bot.nlu.tfidf_classifier.TfidfIntentClassifier", "word_ngram_range": [1, 1]},
+        {"name": "CRFEntityExtractor"}, *post(0.3, 0.05)]},
     "logreg_crf": {"label": "LogisticRegression + CRF", "pipeline": PRE + COUNTS + [
         {"name": "LogisticRegressionClassifier", "random_state": 42},
         {"name": "CRFEntityExtractor"}] + post(0.3, 0.05)},
@@ -93,7 +92,8 @@ CANDIDATES: dict[str, dict[str, Any]] = {
          "number_of_transformer_layers": 1, "transformer_size": 128, "embedding_dimension": 20,
          "hidden_layers_sizes": {"text": [128]}}] + post(0.45, 0.08)},
     "diet": {"label": "DIET 80 epochs (old default)", "pipeline": PRE + COUNTS + [
-        {"name": "DIETClassifier", "epochs": 80, "random_seed": 42, "constrain_similarities": True}] + post(0.45, 0.08)},
+        {"name": "DIETClassifier", "epochs": 80, "random_seed": 42, "constrain_similarities": True},
+        *post(0.45, 0.08)]},
 }
 POLICIES: dict[str, dict[str, Any]] = {
     "ted": {"label": "Memoization + Rules + TED (old default)", "policies": [
@@ -145,12 +145,24 @@ def ece(confidences: list[float], correct: list[bool], bins: int = 10) -> float:
 
 def worker_nlu(key: str, quick: bool, tmp: Path) -> dict[str, Any]:
     """Train and evaluate one NLU candidate on the citizen data and on SMP2017."""
-    from bench.nlu_data import load_examples, unseen_heldout
-    from bench.nlu_eval import (HELDOUT, SMP_DIR, domain_intents, heldout_part, intent_scores, load, parse_all,
-                                read_jsonl, strip_annotations, train, write_domain, write_nlu)
-
-    import rasa.core.agent  # noqa: F401  (imports counted before the load is timed)
+    import rasa.core.agent
     import rasa.model_training  # noqa: F401
+
+    from bench.nlu_data import load_examples, unseen_heldout
+    from bench.nlu_eval import (
+        HELDOUT,
+        SMP_DIR,
+        domain_intents,
+        heldout_part,
+        intent_scores,
+        load,
+        parse_all,
+        read_jsonl,
+        strip_annotations,
+        train,
+        write_domain,
+        write_nlu,
+    )
 
     cand = CANDIDATES[key]
     config = write_config(tmp / f"{key}.yml", cand["pipeline"])
@@ -294,7 +306,8 @@ def pct(x: float | None) -> str:
 def render(res: dict[str, Any]) -> str:
     """The Markdown report."""
     lines = ["# NLU and policy comparison (`bench/nlu_compare.py`)", "",
-             f"Measured {res['started']}, {res['machine']}, by `{res['command']}`; total {res['total_s'] / 60:.1f} min. "
+             f"Measured {res['started']}, {res['machine']}, by `{res['command']}`; "
+             f"total {res['total_s'] / 60:.1f} min. "
              "The machine's 2 cores were shared with other work (load average about 7 during the run), so wall-clock "
              "times are upper bounds; CPU seconds (all threads of the process) are given beside them and are the "
              "steadier figure.", "",
@@ -351,7 +364,8 @@ def render(res: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--quick", action="store_true", help=f"SMP subset ({QUICK_SMP_TRAIN}/{QUICK_SMP_TEST}), no policies, "
+    ap.add_argument("--quick", action="store_true",
+                    help=f"SMP subset ({QUICK_SMP_TRAIN}/{QUICK_SMP_TEST}), no policies, "
                     "no report")
     ap.add_argument("--only", action="append", choices=sorted(CANDIDATES), help="candidates to run (repeatable)")
     ap.add_argument("--no-policies", action="store_true")
@@ -381,8 +395,32 @@ def main(argv: list[str] | None = None) -> None:
     log_file.write_text("", encoding="utf-8")
     res: dict[str, Any] = {"started": started, "machine": machine_line(), "quick": args.quick, "nlu": {},
                            "policies": {}}
+    flags = " --quick" if args.quick else ""
+    flags += "".join(f" --only {k}" for k in args.only or [])
+    flags += " --no-policies" if args.no_policies else ""
+    res["command"] = f"nice -n 10 .venv-rasa/bin/python -m bench.nlu_compare{flags}"
+
+    def save() -> None:  # after every worker, so a run cut short still leaves its figures
+        res["total_s"] = time.perf_counter() - t0
+        res["winner"] = pick(res["nlu"])
+        OUT_JSON.write_text(json.dumps(res, ensure_ascii=False, indent=1), encoding="utf-8")
+        if not args.quick:
+            REPORT.write_text(render(res), encoding="utf-8")
+
+    keys = args.only or list(CANDIDATES)
+    # the DIET baseline last but one: the cheap candidates and the policy choice must not wait for it
+    steps = [k for k in keys if k != "diet"] + (["policies"] if not args.quick and not args.no_policies else [])
+    steps += [k for k in keys if k == "diet"]
     try:
-        for key in args.only or list(CANDIDATES):
+        for key in steps:
+            if key == "policies":
+                winner = pick(res["nlu"])
+                for pkey in POLICIES if winner else []:
+                    log(f"policy {pkey} (NLU {winner})")
+                    res["policies"][pkey] = run_worker(["--policy", pkey, "--nlu", winner], tmp, log_file)
+                    log(json.dumps({k: v for k, v in res["policies"][pkey].items() if k != "label"}))
+                    save()
+                continue
             log(f"candidate {key}")
             res["nlu"][key] = run_worker(["--worker", key] + (["--quick"] if args.quick else []), tmp, log_file)
             r = res["nlu"][key]
@@ -390,24 +428,12 @@ def main(argv: list[str] | None = None) -> None:
                 log(r["error"])
             else:
                 log(f"{key}: unseen macro-F1 {r['unseen']['macro_f1']:.3f}, entity F1 {r['unseen']['entity_f1']:.3f}, "
-                    f"SMP {(r.get('smp') or {}).get('macro_f1')}, train {r['train_s']:.0f} s, load {r['load_s']:.1f} s, "
-                    f"RSS {r['rss_mb']:.0f} MB")
-        res["winner"] = pick(res["nlu"])
-        if not args.quick and not args.no_policies and res["winner"]:
-            for key in POLICIES:
-                log(f"policy {key}")
-                res["policies"][key] = run_worker(["--policy", key, "--nlu", res["winner"]], tmp, log_file)
-                log(json.dumps({k: v for k, v in res["policies"][key].items() if k != "label"}))
+                    f"SMP {(r.get('smp') or {}).get('macro_f1')}, train {r['train_s']:.0f} s, "
+                    f"load {r['load_s']:.1f} s, RSS {r['rss_mb']:.0f} MB")
+            save()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    res["total_s"] = time.perf_counter() - t0
-    flags = " --quick" if args.quick else ""
-    flags += "".join(f" --only {k}" for k in args.only or [])
-    flags += " --no-policies" if args.no_policies else ""
-    res["command"] = f"nice -n 10 .venv-rasa/bin/python -m bench.nlu_compare{flags}"
-    OUT_JSON.write_text(json.dumps(res, ensure_ascii=False, indent=1), encoding="utf-8")
-    if not args.quick:
-        REPORT.write_text(render(res), encoding="utf-8")
+    save()
     log(f"done in {res['total_s'] / 60:.1f} min; winner {res.get('winner')}")
 
 
