@@ -259,6 +259,9 @@ class ValidateBookingForm(BookingSlots):
             if ent.get("entity") == "phone" and isinstance(ent.get("start"), int) and text == said:
                 text = text[:ent["start"]] + text[ent["end"]:]
         if not asked:
+            if parse_date(text, now()) is not None or parse_time(text) is not None:
+                # "周三" said for the day and tagged as a name: not a name, and the name stays as it was
+                return {"person_name": value_before_message(tracker, "person_name")}
             text = whole_name(text, said)
         name = clean_person_name(text)
         if name is None:

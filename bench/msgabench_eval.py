@@ -109,7 +109,8 @@ def render(res: dict[str, Any]) -> str:
              f"{'yes' if ok['status_no_number'] else 'no'} |",
              f"| other (greeting, thanks, yes/no, slot answer, rating) | {100 * s['other']:.1f} % | | |", "",
              f"Messages opening with “尊敬的领导”: {res['leaders']}, of which {res['leaders_greeted']} got the "
-             "greeting menu.", "", "Final intents: " + ", ".join(f"{k} {v}" for k, v in res["intents"].items()) + ".", "",
+             "greeting menu.", "",
+             "Final intents: " + ", ".join(f"{k} {v}" for k, v in res["intents"].items()) + ".", "",
              "By the data set's own request type (its label, not ours), the most frequent final intents:", ""]
     lines += [f"- {kind}: " + ", ".join(f"{k} {v}" for k, v in top.items()) for kind, top in res["by_type"].items()]
     lines.append("")

@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
-PREFIX = "@nlu@ "  # bench.nlu_parse marks its own output lines
-
 from tests.live import RASA_BIN, REPO, ci_model, rasa_available
+
+PREFIX = "@nlu@ "  # bench.nlu_parse marks its own output lines
 
 
 class NluParser:

@@ -47,7 +47,7 @@ def id_number(rng: random.Random) -> str:
     """An 18-character resident ID with a valid birth date and check character."""
     body = f"{rng.randrange(110000, 660000):06d}{rng.randrange(1930, 2021)}{rng.randrange(1, 13):02d}" \
            f"{rng.randrange(1, 29):02d}{rng.randrange(1000):03d}"
-    check = ID_CHECK[sum(int(d) * w for d, w in zip(body, ID_WEIGHTS)) % 11]
+    check = ID_CHECK[sum(int(d) * w for d, w in zip(body, ID_WEIGHTS, strict=False)) % 11]
     return body + (check.lower() if check == "X" and rng.random() < 0.3 else check)
 
 
@@ -82,7 +82,7 @@ def test_every_generated_number_is_extracted_whole_as_one_entity(nlu):
     examples = cases()
     results = nlu.parse([text for _, text, _, _ in examples])
     failures = []
-    for (kind, text, start, number), result in zip(examples, results):
+    for (kind, text, start, number), result in zip(examples, results, strict=False):
         end = start + len(number)
         touching = [e for e in result["entities"] if e["start"] < end and start < e["end"]]
         ok = (len(touching) == 1 and touching[0]["entity"] == kind and touching[0]["start"] == start
