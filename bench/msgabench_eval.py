@@ -136,7 +136,13 @@ def main(argv: list[str] | None = None) -> None:
         rows = random.Random(42).sample(rows, args.sample)
         scope = f"a random sample of {len(rows)} (seed 42)"
     texts, kinds = [r["text"] for r in rows], [str(r.get("request_type") or "?") for r in rows]
+    import logging
+
+    from rasa.utils.log_utils import configure_structlog
+
     from bench.nlu_eval import load, train
+
+    configure_structlog(logging.WARNING)  # no per-message debug lines (they would print the messages)
 
     tmp = Path(tempfile.mkdtemp(prefix="msgabench-"))
     try:

@@ -79,7 +79,8 @@ def post(threshold: float, ambiguity: float) -> list[dict[str, Any]]:
 
 CANDIDATES: dict[str, dict[str, Any]] = {
     "tfidf": {"label": "TF-IDF char+word n-grams, calibrated linear SVM + CRF", "pipeline": [
-        *PRE, {"name": "bot.nlu.tfidf_classifier.TfidfIntentClassifier"}, {"name": "CRFEntityExtractor"},
+        *PRE, {"name": "bot.nlu.tfidf_classifier.TfidfIntentClassifier", "word_ngram_range": [1, 2]},
+        {"name": "CRFEntityExtractor"},
         *post(0.3, 0.05)]},
     "tfidf_uni": {"label": "TF-IDF as above, word unigrams only", "pipeline": [
         *PRE, {"name": "bot.nlu.tfidf_classifier.TfidfIntentClassifier", "word_ngram_range": [1, 1]},

@@ -53,7 +53,7 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
     def get_default_config() -> Dict[Text, Any]:
         return {
             "char_ngram_range": [1, 2],
-            "word_ngram_range": [1, 2],
+            "word_ngram_range": [1, 1],
             "C": 1.0,
             "calibration_folds": 5,
             "ranking_length": 10,
