@@ -33,8 +33,8 @@ STOP_PAYLOAD = "/deny"
 BOOKING_SLOTS = ("booking_date", "booking_time", "booking_confirmed", "requested_slot")
 # Slots that outlive a stopped form: what the conversation is about and who the citizen is.
 CONTEXT_SLOTS = frozenset({"service", "center", "person_name", "phone"})
-# Entities that fill other booking slots: a message carrying one is a correction, not a name.
-CORRECTION_ENTITIES = frozenset({"date", "time", "center", "service"})
+
+
 def now() -> dt.datetime:
     """The city's current time (a function so tests can pin it)."""
     return city_now()
@@ -167,6 +167,9 @@ class ValidateBookingForm(CitizenFormValidation):
         if day is None:  # the extractor may have cut the span badly ("下昼去"): read the whole message
             text = user_text(tracker)
             day, spec = parse_when(text, current)
+        if day is None and asked_other_slot(tracker, "booking_date"):
+            # a "date" tagged in the answer to another question (the name 周敏): not a correction
+            return {"booking_date": value_before_message(tracker, "booking_date")}
         center = await BookingContext(self, tracker).center()
         service_id = tracker.get_slot("service")
         if day is None:
@@ -206,6 +209,8 @@ class ValidateBookingForm(CitizenFormValidation):
         text = str(value or "")
         if parse_time(text) is None and parse_time(user_text(tracker)) is not None:
             text = user_text(tracker)  # a badly cut entity span: the whole message names the time
+        if parse_time(text) is None and asked_other_slot(tracker, "booking_time"):
+            return {"booking_time": value_before_message(tracker, "booking_time")}  # the name 时磊, no time
         return await self._check_time(dispatcher, center, service_id, dt.date.fromisoformat(day_iso), text)
 
     async def _check_time(self, dispatcher: CollectingDispatcher, center: Any, service_id: str, day: dt.date,
@@ -244,14 +249,23 @@ class ValidateBookingForm(CitizenFormValidation):
 
     async def validate_person_name(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                                    domain: DomainDict) -> dict[str, Any]:
+        said = user_text(tracker)
         text = str(value or "")
         entities = (tracker.latest_message or {}).get("entities") or []
-        if text == user_text(tracker) and any(e.get("entity") in CORRECTION_ENTITIES for e in entities):
+        asked = tracker.get_slot("requested_slot") == "person_name"
+        if asked and text and text != said and text in said:
+            text = said  # the answer to "your name?" is the name, not the piece an extractor cut out (张|测试)
+        if text == said and is_correction(said, entities):
             # "改成后天" while the name was asked: a correction of another slot, not a name.
             return {"person_name": None}
         for ent in entities:  # "陈小红 13900001234": the name is what is left around the number
-            if ent.get("entity") == "phone" and isinstance(ent.get("start"), int) and text == user_text(tracker):
+            if ent.get("entity") == "phone" and isinstance(ent.get("start"), int) and text == said:
                 text = text[:ent["start"]] + text[ent["end"]:]
+        if not asked:
+            if parse_date(text, now()) is not None or parse_time(text) is not None:
+                # "周三" said for the day and tagged as a name: not a name, and the name stays as it was
+                return {"person_name": value_before_message(tracker, "person_name")}
+            text = whole_name(text, said)
         name = clean_person_name(text)
         if name is None:
             dispatcher.utter_message(response="utter_invalid_name")
@@ -264,6 +278,52 @@ class ValidateBookingForm(CitizenFormValidation):
     async def validate_booking_confirmed(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                                          domain: DomainDict) -> dict[str, Any]:
         return {"booking_confirmed": True if value is True else None}
+
+
+def asked_other_slot(tracker: Tracker, slot: str) -> bool:
+    """Whether the form is waiting for a slot other than ``slot``."""
+    asked = tracker.get_slot("requested_slot")
+    return bool(asked) and asked != slot
+
+
+def value_before_message(tracker: Tracker, slot: str) -> Any:
+    """The slot's value before the latest user message (what this turn's extraction overwrote)."""
+    events = tracker.events or []
+    last_user = max((i for i, e in enumerate(events) if e.get("event") == "user"), default=-1)
+    for event in reversed(events[:max(last_user, 0)]):
+        if event.get("event") == "slot" and event.get("name") == slot:
+            return event.get("value")
+    set_since = any(e.get("event") == "slot" and e.get("name") == slot for e in events[last_user + 1:])
+    return None if set_since else tracker.get_slot(slot)
+
+
+def is_correction(text: str, entities: list[dict[str, Any]]) -> bool:
+    """Whether the message clearly changes another booking slot instead of giving a name.
+
+    A centre or service entity counts as such; a date or time only when the message really reads
+    as one, so a name with a calendar surname (周敏, 年华, 时磊) tagged as a date stays a name.
+    """
+    kinds = {e.get("entity") for e in entities}
+    if kinds & {"center", "service"}:
+        return True
+    if "date" in kinds and parse_date(text, now()) is not None:
+        return True
+    return "time" in kinds and parse_time(text) is not None
+
+
+def whole_name(name: str, said: str) -> str:
+    """The name extended to the characters jieba cut off ("张" in "我叫张测试" → "张测试").
+
+    A name entity is a token sequence; a one-character result is a surname whose given name was a
+    separate dictionary word. It is extended by the CJK characters that follow, up to three in all.
+    """
+    at = said.find(name) if name else -1
+    if at < 0 or len(name) >= 2:
+        return name
+    end = at + len(name)
+    while end < len(said) and end - at < 3 and "\u3400" <= said[end] <= "\u9fff":
+        end += 1
+    return said[at:end]
 
 
 def validated_phone(value: Any, dispatcher: CollectingDispatcher) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from rasa_sdk import Action, FormValidationAction, Tracker
-from rasa_sdk.events import EventType
+from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
@@ -94,10 +94,40 @@ class CitizenFormValidation(StoresMixin, FormValidationAction, abc.ABC):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
         try:
-            return await super().run(dispatcher, tracker, domain)
+            events = await super().run(dispatcher, tracker, domain)
+            return events + retry_guard(dispatcher, tracker, events)
         except Exception:
             log.exception("form validation %s failed (sender %s)", self.name(), sender_of(tracker))
             dispatcher.utter_message(response="utter_service_unavailable")
-            from rasa_sdk.events import ActiveLoop, SlotSet
+            from rasa_sdk.events import ActiveLoop
 
             return [ActiveLoop(None), SlotSet("requested_slot", None)]
+
+
+RETRY_SLOT = "form_retries"
+MAX_FAILED_TRIES = 2
+
+
+def retry_guard(dispatcher: CollectingDispatcher, tracker: Tracker, events: list[EventType]) -> list[EventType]:
+    """Count failed answers to the slot a form asked for; after two, offer a way out.
+
+    A try fails when the asked slot is still empty after the citizen's answer. The count lives in
+    the ``form_retries`` slot (``{"slot": name, "count": n}``) and restarts when another slot is
+    asked or the slot is filled. On the second failure the citizen gets ``utter_form_stuck``
+    (buttons: a person, stop) beside the question, so no form can loop silently.
+    """
+    asked = tracker.get_slot("requested_slot")
+    if not asked or not tracker.latest_message:
+        return []
+    filled = tracker.get_slot(asked) is not None
+    for event in events:
+        if event.get("event") == "slot" and event.get("name") == asked:
+            filled = event.get("value") is not None
+    previous = tracker.get_slot(RETRY_SLOT) or {}
+    if filled:
+        return [SlotSet(RETRY_SLOT, None)] if previous else []
+    count = (previous.get("count", 0) if previous.get("slot") == asked else 0) + 1
+    if count >= MAX_FAILED_TRIES:
+        dispatcher.utter_message(response="utter_form_stuck")
+        return [SlotSet(RETRY_SLOT, None)]
+    return [SlotSet(RETRY_SLOT, {"slot": asked, "count": count})]

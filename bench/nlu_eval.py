@@ -5,7 +5,8 @@ path in the pipeline configs are relative to it)::
 
     cd /work/main && .venv-rasa/bin/python -m bench.nlu_eval [--quick]
 
-Writes ``bench/REPORT_nlu.md`` and the raw figures to ``bench/out/nlu.json``.
+Writes ``bench/REPORT_nlu_eval.md`` (the older two-pipeline study; the default is chosen by
+``bench.nlu_compare``) and the raw figures to ``bench/out/nlu.json``.
 ``--report-only`` rebuilds the report from an existing ``bench/out/nlu.json`` without training.
 
 What is measured, for ``bot/config.yml`` (DIET) and ``bot/config_ci.yml`` (LogisticRegression + CRF),
@@ -60,7 +61,7 @@ import yaml
 from bench.common import BENCH_DIR, REPO, SHARED_DATA, machine_line
 from devtools.nlu_data import load_examples, training_examples, unseen_heldout
 
-REPORT = BENCH_DIR / "REPORT_nlu.md"
+REPORT = BENCH_DIR / "REPORT_nlu_eval.md"  # REPORT_nlu.md: the comparison (bench.nlu_compare)
 OUT_JSON = BENCH_DIR / "out" / "nlu.json"
 HELDOUT = BENCH_DIR / "data" / "nlu_heldout.yml"
 SMP_DIR = SHARED_DATA / "smp_ecdt" / "smp2017_task1"

@@ -18,9 +18,20 @@ def fold(text: str) -> str:
     return unicodedata.normalize("NFKC", text or "").strip()
 
 
+# Replies to "your name?" that are courtesies or refusals, not names (谢芳 is a name, 谢谢 is not).
+_NOT_NAMES = frozenset([
+    "谢谢", "多谢", "感谢", "谢啦", "唔该", "你好", "您好", "在吗", "在不在", "好的", "好",
+    "嗯", "嗯嗯", "是的", "是", "对", "对的", "可以", "行", "ok", "再见", "拜拜",
+    "不知道", "不清楚", "没有", "无", "不用", "算了", "不要", "不想说", "保密", "随便",
+    "啊", "哦", "喂", "什么", "啥",
+])
+
+
 def clean_person_name(text: str) -> str | None:
     """A plausible person's name from the text ("我叫陈小红" → "陈小红"), or None."""
-    name = _NAME_PREFIX_RE.sub("", fold(text)).strip(" 。，,.!！")
+    name = _NAME_PREFIX_RE.sub("", fold(text)).strip(" 。，,.!！?？~～")
+    if name.lower() in _NOT_NAMES or name.rstrip("啊呀啦吧哈") in _NOT_NAMES:
+        return None
     return name if _NAME_RE.match(name) and not any(ch.isdigit() for ch in name) else None
 
 

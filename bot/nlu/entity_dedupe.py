@@ -4,8 +4,9 @@ The pipeline runs a learned extractor (DIET or CRF) beside ``RegexEntityExtracto
 numbers and codes; both often find the same phone number or reference. Downstream, a
 duplicate looks like two values for one slot. This component runs after the synonym
 mapper and keeps, for each (entity, start, end), the regex extractor's result (exact
-by construction), else the first one found. Overlapping spans of different types are
-left alone: the actions validate every value anyway.
+by construction), else the first one found. A number or code the regex extractor found is one
+entity: any other extractor's entity overlapping its span (a piece of it, or the same digits under
+another type) is dropped. Other overlapping spans are left alone: the actions validate every value.
 """
 
 from __future__ import annotations
@@ -33,7 +34,19 @@ def dedupe_entities(entities: List[Dict[Text, Any]]) -> List[Dict[Text, Any]]:
             order.append(key)
         elif entity.get("extractor") == PREFERRED_EXTRACTOR and chosen[key].get("extractor") != PREFERRED_EXTRACTOR:
             chosen[key] = entity
-    return _merge_adjacent([chosen[k] for k in order])
+    kept = [chosen[k] for k in order]
+    exact = [(e["start"], e["end"]) for e in kept
+             if e.get("extractor") == PREFERRED_EXTRACTOR and isinstance(e.get("start"), int)
+             and isinstance(e.get("end"), int)]
+    kept = [e for e in kept if e.get("extractor") == PREFERRED_EXTRACTOR or not _overlaps(e, exact)]
+    return _merge_adjacent(kept)
+
+
+def _overlaps(entity: Dict[Text, Any], spans: List[Tuple[int, int]]) -> bool:
+    start, end = entity.get("start"), entity.get("end")
+    if not (isinstance(start, int) and isinstance(end, int)):
+        return False
+    return any(start < s_end and s_start < end for s_start, s_end in spans)
 
 
 def _merge_adjacent(entities: List[Dict[Text, Any]]) -> List[Dict[Text, Any]]:
