@@ -1,36 +1,68 @@
-"""Round-trip latency of the conversation core through Rasa's REST channel, and process RSS.
+"""Cost of one message in the conversation core, over the length of a conversation, and throughput.
 
-Starts the action server and a Rasa server on free loopback ports (the same machinery as
-the end-to-end tests, ``tests/live.py``) on a scratch copy of the seeded database, then
-runs N concurrent conversations, each a realistic mix: greeting, guide question,
-follow-ups in context, a booking up to the confirmation, a status lookup. Every
-message's round trip is timed. Two load shapes per level: **no pause** (each conversation
-sends its next message the moment the answer arrives: a stress test whose latency is
-queueing once the core is saturated) and **think time** (a pause drawn uniformly from
-1–5 s before each message, as a person reading and typing; seeded). Writes
-``bench/REPORT_core.md`` and ``bench/out/core_latency.json``.
+Starts the action server and one Rasa server on free loopback ports (the machinery of the
+end-to-end tests, ``tests/live.py``) on a scratch copy of the seeded database, with the
+tracker store of the embedded profile (``endpoints.yml``: the masking SQL store on a
+scratch SQLite file; ``--tracker-store memory`` for Rasa's in-memory store), and posts
+every message to the web chat's relay (``/webhooks/webchat/webhook``), as the web chat
+does. Each conversation repeats a realistic cycle of 17 messages (greeting, guide
+question and follow-ups, a booking up to the confirmation, a status lookup with identity
+check, thanks and goodbye) for as many turns as asked.
 
-    .venv-app/bin/python -m bench.core_latency [--model models/config-XXXX.tar.gz] [--levels 1,10,20]
+Three measurements:
+
+* **curve** — a few long conversations, one message at a time (nothing else running):
+  median and p95 round trip per 20-turn bucket, to show whether the cost grows with the
+  length of the conversation;
+* **throughput** — N concurrent conversations without pauses (each sends its next message
+  the moment the answer arrives): messages per second, p50/p95 (queueing included);
+* **think time** — N concurrent conversations pausing 1–5 s (uniform, seeded) before each
+  message, as people read and type: the latency a citizen sees at that load.
+
+Writes ``bench/REPORT_core.md`` (``--report`` to write elsewhere) and
+``bench/out/core_latency.json``::
+
+    .venv-app/bin/python -m bench.core_latency [--model models/config_ci-XXXX.tar.gz]
+        [--turns 120] [--curve-conversations 3] [--concurrency 20] [--load-turns 60]
+        [--tracker-store sql|memory] [--policies default|ted]
+
+``--policies ted`` trains (once, cached in ``models/``) a variant of the light CI config
+with TEDPolicy added, to compare the policies' cost.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
+import hashlib
 import json
+import os
 import random
 import shutil
+import signal
 import statistics
+import subprocess
+import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 
 import requests
+import yaml
 
-from bench.common import BENCH_DIR, machine_line, percentile, scratch_seeded_repo
+from bench.common import BENCH_DIR, REPO, machine_line, percentile, scratch_seeded_repo
 
-SCRIPT = ["你好", "办护照要带什么材料", "那要多少钱", "在哪里办", "我想预约办护照", "天河", "后天", "上午十点",
-          "陈示例", "13900001234", "不用了", "查下办件进度", "202611100012", "1234", "跳过", "谢谢", "再见"]
+CYCLE = ["你好", "办护照要带什么材料", "那要多少钱", "在哪里办", "我想预约办护照", "天河", "后天", "上午十点",
+         "陈示例", "13900001234", "不用了", "查下办件进度", "202611100012", "1234", "跳过", "谢谢", "再见"]
+BUCKET = 20
+THINK_S = (1.0, 5.0)
+TED_POLICY = {"name": "TEDPolicy", "max_history": 5, "epochs": 40, "random_seed": 42}
+
+
+def script(turns: int) -> list[str]:
+    """The first ``turns`` messages of the cycle repeated."""
+    return [CYCLE[i % len(CYCLE)] for i in range(turns)]
 
 
 def rss_mb(pid: int) -> float:
@@ -52,22 +84,34 @@ def rss_mb(pid: int) -> float:
     return total / 1024
 
 
-THINK_S = (1.0, 5.0)
+def load_average() -> str:
+    """The 1-minute load average of the machine (other work running beside the benchmark)."""
+    try:
+        return Path("/proc/loadavg").read_text().split()[0]
+    except OSError:
+        return "?"
 
 
-def run_level(rasa_url: str, conversations: int, tag: str, think: bool = False) -> dict:
-    """Run ``conversations`` concurrent scripted conversations; return latency figures.
+def run_conversations(rasa_url: str, conversations: int, turns: int, tag: str, think: bool = False
+                      ) -> tuple[list[tuple[int, float]], int, float]:
+    """Run ``conversations`` scripted conversations at once.
 
     Args:
         rasa_url: the Rasa server.
-        conversations: how many run at once.
+        conversations: how many run at once (1 = one message at a time).
+        turns: messages per conversation.
         tag: makes sender ids unique per run.
         think: pause 1–5 s (seeded) before each message, as a person would.
+
+    Returns:
+        ``(turn index, round trip ms)`` for every message, the number of failed requests
+        and the wall time in seconds.
     """
-    latencies: list[float] = []
+    samples: list[tuple[int, float]] = []
     errors = 0
     lock = threading.Lock()
     barrier = threading.Barrier(conversations)
+    messages = script(turns)
 
     def conversation(i: int) -> None:
         nonlocal errors
@@ -76,19 +120,19 @@ def run_level(rasa_url: str, conversations: int, tag: str, think: bool = False) 
         session.trust_env = False
         rng = random.Random(f"{tag}-{i}")
         barrier.wait()
-        for text in SCRIPT:
+        for turn, text in enumerate(messages):
             if think:
                 time.sleep(rng.uniform(*THINK_S))
             t0 = time.perf_counter()
             try:
-                res = session.post(f"{rasa_url}/webhooks/rest/webhook", json={"sender": sender, "message": text},
-                                   timeout=60)
-                ok = res.status_code == 200 and isinstance(res.json(), list)
+                res = session.post(f"{rasa_url}/webhooks/webchat/webhook",
+                                   json={"sender": sender, "message": text, "metadata": {}}, timeout=120)
+                ok = res.status_code == 200 and isinstance(res.json(), list) and bool(res.json())
             except requests.RequestException:
                 ok = False
             dt_ms = (time.perf_counter() - t0) * 1000
             with lock:
-                latencies.append(dt_ms)
+                samples.append((turn, dt_ms))
                 errors += 0 if ok else 1
 
     t0 = time.perf_counter()
@@ -97,66 +141,174 @@ def run_level(rasa_url: str, conversations: int, tag: str, think: bool = False) 
         t.start()
     for t in threads:
         t.join()
-    wall = time.perf_counter() - t0
-    return {"conversations": conversations, "think": think, "messages": len(latencies), "errors": errors,
-            "p50_ms": percentile(latencies, 50), "p95_ms": percentile(latencies, 95),
-            "p99_ms": percentile(latencies, 99), "mean_ms": statistics.fmean(latencies),
-            "msgs_per_s": len(latencies) / wall}
+    return samples, errors, time.perf_counter() - t0
+
+
+def buckets(samples: list[tuple[int, float]]) -> list[dict]:
+    """Median and p95 per 20-turn bucket."""
+    out = []
+    last = max(turn for turn, _ in samples)
+    for start in range(0, last + 1, BUCKET):
+        values = [ms for turn, ms in samples if start <= turn < start + BUCKET]
+        out.append({"turns": f"{start + 1}–{start + BUCKET}", "n": len(values),
+                    "p50_ms": statistics.median(values), "p95_ms": percentile(values, 95)})
+    return out
+
+
+def summary(samples: list[tuple[int, float]], errors: int, wall: float) -> dict:
+    """Throughput and latency percentiles of a run."""
+    values = [ms for _, ms in samples]
+    return {"messages": len(values), "errors": errors, "msgs_per_s": len(values) / wall,
+            "p50_ms": percentile(values, 50), "p95_ms": percentile(values, 95), "p99_ms": percentile(values, 99),
+            "mean_ms": statistics.fmean(values)}
+
+
+def ted_model() -> Path:
+    """Train (once; cached in ``models/``) the light CI config with TEDPolicy added."""
+    config = yaml.safe_load((REPO / "bot" / "config_ci.yml").read_text(encoding="utf-8"))
+    config["policies"] = [*config["policies"], TED_POLICY]
+    digest = subprocess.run(["bash", "-c", "find bot nlu_data -type f -print0 | sort -z | xargs -0 sha256sum"],
+                            cwd=REPO, capture_output=True, text=True, check=True).stdout
+    name = "bench_ci_ted-" + hashlib.sha256((json.dumps(config) + digest).encode()).hexdigest()[:12]
+    target = REPO / "models" / f"{name}.tar.gz"
+    if target.exists():
+        return target
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = Path(tmp) / "config_ci_ted.yml"
+        cfg.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
+        print(f"training {name} …", flush=True)
+        subprocess.run([str(REPO / ".venv-rasa" / "bin" / "rasa"), "train", "--config", str(cfg),
+                        "--domain", "bot/domain", "--data", "bot/data", "nlu_data", "--out", "models",
+                        "--fixed-model-name", name], cwd=REPO, check=True, capture_output=True,
+                       env={**os.environ, "RASA_TELEMETRY_ENABLED": "false"})
+    return target
+
+
+def endpoints_yaml(workdir: Path, actions_url: str, tracker_store: str) -> str:
+    """The endpoints file of the run: the embedded profile's tracker store on scratch files."""
+    data: dict = {"action_endpoint": {"url": f"{actions_url}/webhook"}}
+    if tracker_store == "sql":
+        shipped = yaml.safe_load((REPO / "endpoints.yml").read_text(encoding="utf-8"))["tracker_store"]
+        data["tracker_store"] = {**shipped, "db": str(workdir / "tracker.db"),
+                                 "pii_key_file": str(workdir / "tracker_pii.key")}
+    return yaml.safe_dump(data)
+
+
+def start_core(workdir: Path, db_url: str, model: Path, tracker_store: str):
+    """Start the action server and one Rasa server (``tests.live.LiveCore``) with our endpoints."""
+    from tests.live import LiveCore, free_port
+
+    actions_url = f"http://127.0.0.1:{free_port()}"
+    endpoints = workdir / "endpoints.yml"
+    endpoints.write_text(endpoints_yaml(workdir, actions_url, tracker_store), encoding="utf-8")
+    env = {**os.environ, "KNOWLEDGE_DB_URL": db_url, "RASA_TELEMETRY_ENABLED": "false", "SANIC_HOST": "127.0.0.1",
+           "PYTHONPATH": str(REPO), "LOG_LEVEL": "WARNING", "CHANNELS_DB_URL": f"sqlite:///{workdir / 'channels.db'}"}
+    env.pop("RELAY_TOKEN", None)
+    core = LiveCore(rasa_url=f"http://127.0.0.1:{free_port()}", actions_url=actions_url, db_url=db_url,
+                    model=model, workdir=workdir, env=env, endpoints=endpoints)
+    try:
+        core.start_actions()
+        core.start_rasa()
+    except Exception:
+        core.stop()
+        raise
+    return core
 
 
 def main() -> None:
-    """Start the stack, measure each concurrency level, write the report."""
-    from tests.live import APP_PY, ci_model, load_sample_applications, start_live_core
+    """Start the stack, measure the curve, the throughput and the think-time latency; write the report."""
+    from tests.live import ci_model, load_sample_applications
 
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--model", help="model archive (default: newest models/config-*.tar.gz, else the CI model)")
-    ap.add_argument("--levels", default="1,10,20")
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", help="model archive (default: the light CI model, trained when missing)")
+    ap.add_argument("--policies", choices=("default", "ted"), default="default",
+                    help="ted: the CI config plus TEDPolicy (trained once into models/)")
+    ap.add_argument("--tracker-store", choices=("sql", "memory"), default="sql")
+    ap.add_argument("--turns", type=int, default=120, help="length of the curve conversations")
+    ap.add_argument("--curve-conversations", type=int, default=3)
+    ap.add_argument("--concurrency", type=int, default=20)
+    ap.add_argument("--load-turns", type=int, default=60, help="messages per conversation under load")
+    ap.add_argument("--no-think", action="store_true", help="skip the think-time run")
+    ap.add_argument("--no-load", action="store_true", help="only the curve")
+    ap.add_argument("--report", type=Path, default=BENCH_DIR / "REPORT_core.md")
+    ap.add_argument("--label", default="", help="a note for the report (e.g. 'before')")
     args = ap.parse_args()
-    repo = Path(__file__).resolve().parent.parent
-    if args.model:
-        model = Path(args.model)
-    else:
-        full = sorted((repo / "models").glob("config-*.tar.gz"), key=lambda p: p.stat().st_mtime)
-        model = full[-1] if full else ci_model()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the servers on `timeout`/kill too
+    model = Path(args.model) if args.model else (ted_model() if args.policies == "ted" else ci_model())
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-core-"))
     scratch_seeded_repo(str(workdir))
     db_url = f"sqlite:///{workdir / 'kb.db'}"
     load_sample_applications(db_url)
     t0 = time.perf_counter()
-    core = start_live_core(workdir, db_url, model, log_level="WARNING")
+    core = start_core(workdir, db_url, model, args.tracker_store)
     startup_s = time.perf_counter() - t0
-    results = []
+    started = dt.datetime.now(dt.timezone.utc)
+    loads = [load_average()]
     try:
-        run_level(core.rasa_url, 2, "warmup")
-        for think in (False, True):
-            for level in [int(x) for x in args.levels.split(",")]:
-                results.append(run_level(core.rasa_url, level, f"c{level}{'t' if think else 'n'}", think))
-                print(json.dumps(results[-1]), flush=True)
+        run_conversations(core.rasa_url, 2, len(CYCLE), "warmup")
+        curve: list[tuple[int, float]] = []
+        curve_errors = 0
+        for i in range(args.curve_conversations):
+            samples, errs, _ = run_conversations(core.rasa_url, 1, args.turns, f"curve{i}")
+            curve += samples
+            curve_errors += errs
+        curve_buckets = buckets(curve)
+        print(json.dumps({"curve": curve_buckets, "errors": curve_errors}), flush=True)
+        loads.append(load_average())
+        load = None
+        if not args.no_load:
+            samples, errs, wall = run_conversations(core.rasa_url, args.concurrency, args.load_turns, "load")
+            load = {**summary(samples, errs, wall), "buckets": buckets(samples)}
+            print(json.dumps(load), flush=True)
+            loads.append(load_average())
+        think = None
+        if not args.no_think:
+            samples, errs, wall = run_conversations(core.rasa_url, args.concurrency, len(CYCLE) * 2, "think",
+                                                    think=True)
+            think = summary(samples, errs, wall)
+            print(json.dumps(think), flush=True)
+            loads.append(load_average())
         rss = {name: rss_mb(p.proc.pid) for name, p in core.processes.items()}
     finally:
         core.stop()
         shutil.rmtree(workdir, ignore_errors=True)
-    out = {"model": model.name, "startup_s": startup_s, "levels": results, "rss_mb": rss, "machine": machine_line(),
-           "app_python": str(APP_PY)}
+    out = {"model": model.name, "tracker_store": args.tracker_store, "policies": args.policies,
+           "startup_s": startup_s, "curve": curve_buckets, "curve_errors": curve_errors, "load": load,
+           "think": think, "rss_mb": rss, "machine": machine_line(), "load_average": loads,
+           "started": started.isoformat(timespec="seconds"), "label": args.label}
     (BENCH_DIR / "out").mkdir(exist_ok=True)
     (BENCH_DIR / "out" / "core_latency.json").write_text(json.dumps(out, indent=2), encoding="utf-8")
-    lines = ["# Conversation core: REST round-trip latency and memory (`python -m bench.core_latency`)", "",
-             f"Measured {machine_line()}. Model `{model.name}`; action server + Rasa server started in "
-             f"{startup_s:.0f} s (model load included). Each conversation sends {len(SCRIPT)} messages in turn "
-             "(greeting, guide question and follow-ups, a booking up to the confirmation, a status lookup "
-             "with identity check); all conversations start together. **No pause**: the next message leaves as soon "
-             "as the answer arrives (a stress test: past the core's throughput, latency is queueing). **Think time**: "
-             "a pause of 1–5 s (uniform, seeded) before each message, as a person reads and types. "
-             "Target: p95 ≤ 300 ms at 20 concurrent conversations.", "",
-             "| load | concurrent conversations | messages | errors | msgs/s | p50 ms | p95 ms | p99 ms |",
-             "|---|---|---|---|---|---|---|---|"]
-    for r in results:
-        lines.append(f"| {'think time' if r['think'] else 'no pause'} | {r['conversations']} | {r['messages']} | "
-                     f"{r['errors']} | {r['msgs_per_s']:.1f} | {r['p50_ms']:.0f} | {r['p95_ms']:.0f} | "
-                     f"{r['p99_ms']:.0f} |")
+    command = "python -m bench.core_latency " + " ".join(sys.argv[1:])
+    lines = ["# Conversation core: cost per message over a conversation, and throughput", "",
+             f"Command: `.venv-app/bin/{command.strip()}` — run {started:%Y-%m-%d %H:%M} UTC. "
+             f"{machine_line()}; machine load average (1 min) during the run: {', '.join(loads)} "
+             "(the 2 cores are shared with other work, so figures are noisy).", "",
+             f"Model `{model.name}` (policies: {args.policies}); tracker store: "
+             f"{'the embedded profile’s masking SQL store (SQLite)' if args.tracker_store == 'sql' else 'in-memory'}; "
+             f"one Rasa process and one action server, started in {startup_s:.0f} s. Every message goes to the "
+             "web chat relay (`/webhooks/webchat/webhook`); conversations repeat a 17-message cycle (greeting, "
+             "guide question and follow-ups, a booking up to the confirmation, a status lookup with identity "
+             "check, thanks, goodbye).", "",
+             f"## Cost over the conversation ({args.curve_conversations} conversations of {args.turns} turns, "
+             f"one message at a time; {curve_errors} errors)", "",
+             "| turns | messages | p50 ms | p95 ms |", "|---|---|---|---|"]
+    lines += [f"| {b['turns']} | {b['n']} | {b['p50_ms']:.0f} | {b['p95_ms']:.0f} |" for b in curve_buckets]
+    if load:
+        lines += ["", f"## {args.concurrency} concurrent conversations of {args.load_turns} turns, no pause", "",
+                  "| messages | errors | msgs/s | p50 ms | p95 ms | p99 ms |", "|---|---|---|---|---|---|",
+                  f"| {load['messages']} | {load['errors']} | {load['msgs_per_s']:.1f} | {load['p50_ms']:.0f} | "
+                  f"{load['p95_ms']:.0f} | {load['p99_ms']:.0f} |", "",
+                  "Under load, p50 per 20-turn bucket: "
+                  + ", ".join(f"{b['turns']} {b['p50_ms']:.0f} ms" for b in load["buckets"]) + "."]
+    if think:
+        lines += ["", f"## {args.concurrency} concurrent conversations with 1–5 s think time "
+                  f"({len(CYCLE) * 2} turns each)", "",
+                  "| messages | errors | msgs/s | p50 ms | p95 ms | p99 ms |", "|---|---|---|---|---|---|",
+                  f"| {think['messages']} | {think['errors']} | {think['msgs_per_s']:.1f} | {think['p50_ms']:.0f} | "
+                  f"{think['p95_ms']:.0f} | {think['p99_ms']:.0f} |"]
     lines += ["", "Resident memory after the run: " + ", ".join(f"{k} {v:.0f} MiB" for k, v in rss.items()), ""]
-    (BENCH_DIR / "REPORT_core.md").write_text("\n".join(lines), encoding="utf-8")
+    args.report.write_text("\n".join(lines), encoding="utf-8")
     print("\n".join(lines))
 
 
