@@ -184,40 +184,17 @@ def ted_model() -> Path:
     return target
 
 
-def endpoints_yaml(workdir: Path, actions_url: str, tracker_store: str) -> str:
-    """The endpoints file of the run: the embedded profile's tracker store on scratch files."""
-    data: dict = {"action_endpoint": {"url": f"{actions_url}/webhook"}}
-    if tracker_store == "sql":
-        shipped = yaml.safe_load((REPO / "endpoints.yml").read_text(encoding="utf-8"))["tracker_store"]
-        data["tracker_store"] = {**shipped, "db": str(workdir / "tracker.db"),
-                                 "pii_key_file": str(workdir / "tracker_pii.key")}
-    return yaml.safe_dump(data)
-
-
-def start_core(workdir: Path, db_url: str, model: Path, tracker_store: str):
-    """Start the action server and one Rasa server (``tests.live.LiveCore``) with our endpoints."""
-    from tests.live import LiveCore, free_port
-
-    actions_url = f"http://127.0.0.1:{free_port()}"
-    endpoints = workdir / "endpoints.yml"
-    endpoints.write_text(endpoints_yaml(workdir, actions_url, tracker_store), encoding="utf-8")
-    env = {**os.environ, "KNOWLEDGE_DB_URL": db_url, "RASA_TELEMETRY_ENABLED": "false", "SANIC_HOST": "127.0.0.1",
-           "PYTHONPATH": str(REPO), "LOG_LEVEL": "WARNING", "CHANNELS_DB_URL": f"sqlite:///{workdir / 'channels.db'}"}
-    env.pop("RELAY_TOKEN", None)
-    core = LiveCore(rasa_url=f"http://127.0.0.1:{free_port()}", actions_url=actions_url, db_url=db_url,
-                    model=model, workdir=workdir, env=env, endpoints=endpoints)
-    try:
-        core.start_actions()
-        core.start_rasa()
-    except Exception:
-        core.stop()
-        raise
-    return core
+def tracker_store_config(workdir: Path, kind: str) -> dict | None:
+    """The ``tracker_store`` section of the run: the embedded profile's, on scratch files (None: in-memory)."""
+    if kind != "sql":
+        return None
+    shipped = yaml.safe_load((REPO / "endpoints.yml").read_text(encoding="utf-8"))["tracker_store"]
+    return {**shipped, "db": str(workdir / "tracker.db"), "pii_key_file": str(workdir / "tracker_pii.key")}
 
 
 def main() -> None:
     """Start the stack, measure the curve, the throughput and the think-time latency; write the report."""
-    from tests.live import ci_model, load_sample_applications
+    from tests.live import ci_model, load_sample_applications, start_live_core
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", help="model archive (default: the light CI model, trained when missing)")
@@ -241,7 +218,8 @@ def main() -> None:
     db_url = f"sqlite:///{workdir / 'kb.db'}"
     load_sample_applications(db_url)
     t0 = time.perf_counter()
-    core = start_core(workdir, db_url, model, args.tracker_store)
+    core = start_live_core(workdir, db_url, model, log_level="WARNING",
+                           tracker_store=tracker_store_config(workdir, args.tracker_store))
     startup_s = time.perf_counter() - t0
     started = dt.datetime.now(dt.timezone.utc)
     loads = [load_average()]

@@ -67,9 +67,9 @@ SEALED_KEY = "sealed_value"
 # Keys whose values are identifiers or numbers chosen by Rasa, not citizen text.
 _SKIP_KEYS = frozenset({"event", "timestamp", "name", "input_channel", "message_id", "policy", "confidence",
                         "intent_name", "action_name", "entity", "extractor", "role", "group"})
-# Turns the ML policies (MemoizationPolicy, TEDPolicy) must still see after a checkpoint:
-# more than their largest max_history (5) plus the turn their first state depends on.
-MIN_ML_TURNS = 8
+# Actions the ML policies (MemoizationPolicy, TEDPolicy) must still see after a checkpoint:
+# their largest max_history (5), the state the first of those depends on, and one more.
+MIN_ML_TURNS = 7
 # The attribute of a retrieved tracker that remembers what was loaded (see _View).
 _VIEW_ATTR = "_masking_store_view"
 
@@ -120,7 +120,7 @@ def checkpoint_events(tracker: DialogueStateTracker) -> List[Event]:
 def cut_candidates(events: Sequence[Event], start: int, keep_turns: int, compact_after_turns: int) -> List[int]:
     """Where a new checkpoint may go, latest first: indices of an ``action_listen`` before a user turn.
 
-    An index qualifies when at least ``keep_turns`` user turns and more than
+    An index qualifies when at least ``keep_turns`` user turns and
     :data:`MIN_ML_TURNS` actions visible to the ML policies follow it. Empty when no more
     than ``compact_after_turns`` user turns follow ``start`` (not due yet). Whether a form
     is active at an index is for the caller to check.
@@ -136,7 +136,7 @@ def cut_candidates(events: Sequence[Event], start: int, keep_turns: int, compact
         elif isinstance(event, ActionExecuted):
             if (event.action_name == ACTION_LISTEN_NAME and i + 1 < len(events)
                     and isinstance(events[i + 1], UserUttered) and user_turns >= keep_turns
-                    and ml_turns > MIN_ML_TURNS):
+                    and ml_turns >= MIN_ML_TURNS):
                 found.append(i)
             if not event.hide_rule_turn:
                 ml_turns += 1
@@ -217,7 +217,7 @@ class MaskingSQLTrackerStore(SQLTrackerStore):
     """
 
     def __init__(self, *args: Any, pii_key: Optional[Text] = None, pii_key_file: Optional[Text] = None,
-                 keep_turns: int = 10, compact_after_turns: int = 20, **kwargs: Any) -> None:
+                 keep_turns: int = 6, compact_after_turns: int = 8, **kwargs: Any) -> None:
         if pii_key:
             spec = pii_key
         elif pii_key_file:
@@ -231,7 +231,7 @@ class MaskingSQLTrackerStore(SQLTrackerStore):
             raise ValueError("MaskingSQLTrackerStore needs 0 < keep_turns < compact_after_turns")
         super().__init__(*args, **kwargs)
         if self.engine.dialect.name == "sqlite":
-            sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+            self._pool_sqlite_connections()
         _CHECKPOINT_METADATA.create_all(self.engine)
         rasa_speedups.install()  # this store is what every Rasa server here loads first (see the module)
 
@@ -246,12 +246,26 @@ class MaskingSQLTrackerStore(SQLTrackerStore):
                 new_events = list(tracker.events)[view.prefix + len(view.row_ids):]
             rows = [self._row(tracker.sender_id, event) for event in new_events]
             session.add_all(rows)
-            if view is not None and self.compact_after_turns:
+            if view is not None:
                 session.flush()  # assigns the row ids
                 view.row_ids += [row.id for row in rows]
-                self._maybe_checkpoint(session, tracker, view)
+                if self.compact_after_turns:
+                    self._maybe_checkpoint(session, tracker, view)
             session.commit()
         logger.debug("tracker stored (masked)")
+
+    def _pool_sqlite_connections(self) -> None:
+        """Keep SQLite connections open between messages (Rasa opens and closes one per read or write).
+
+        Closing the last connection of a write-ahead-logged database checkpoints the log,
+        several milliseconds per message; a small pool avoids that.
+        """
+        url = self.engine.url
+        self.engine.dispose()
+        self.engine = sa.create_engine(url, poolclass=sa.pool.QueuePool, pool_size=2, max_overflow=8,
+                                       connect_args={"check_same_thread": False})
+        sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+        self.sessionmaker = sa.orm.session.sessionmaker(bind=self.engine)
 
     def _row(self, sender_id: Text, event: Event) -> Any:
         data = self.masker.to_stored(event.as_dict())
@@ -283,14 +297,18 @@ class MaskingSQLTrackerStore(SQLTrackerStore):
                         ) -> Optional[DialogueStateTracker]:
         with self.session_scope() as session:
             checkpoint = None if fetch_events_from_all_sessions else self._checkpoint(session, sender_id)
+            rows: List[Any] = []
+            if checkpoint is not None:
+                rows = (session.query(self.SQLEvent)
+                        .filter(self.SQLEvent.sender_id == sender_id, self.SQLEvent.id >= checkpoint.first_event_id)
+                        .order_by(self.SQLEvent.id).all())
+                if any(row.type_name == SessionStarted.type_name for row in rows):
+                    checkpoint = None  # a new session began after the checkpoint: it no longer applies
             if checkpoint is None:
                 rows = self._event_query(session, sender_id,
                                          fetch_events_from_all_sessions=fetch_events_from_all_sessions).all()
                 prefix: List[Dict[Text, Any]] = []
             else:
-                rows = (session.query(self.SQLEvent)
-                        .filter(self.SQLEvent.sender_id == sender_id, self.SQLEvent.id >= checkpoint.first_event_id)
-                        .order_by(self.SQLEvent.id).all())
                 prefix = [self.masker.from_stored(e) for e in json.loads(checkpoint.data)]
             events = prefix + [self.masker.from_stored(json.loads(row.data)) for row in rows]
             row_ids = [row.id for row in rows]
@@ -302,17 +320,11 @@ class MaskingSQLTrackerStore(SQLTrackerStore):
         return tracker
 
     def _checkpoint(self, session: Any, sender_id: Text) -> Any:
-        """The conversation's checkpoint, unless a session started after it (or compaction is off)."""
+        """The conversation's checkpoint row (``first_event_id``, ``data``), if any and compaction is on."""
         if not self.compact_after_turns:
             return None
-        checkpoint = session.execute(sa.select(CHECKPOINTS.c.first_event_id, CHECKPOINTS.c.data)
-                                     .where(CHECKPOINTS.c.sender_id == sender_id)).first()
-        if checkpoint is None:
-            return None
-        last_start = (session.query(sa.func.max(self.SQLEvent.id))
-                      .filter(self.SQLEvent.sender_id == sender_id,
-                              self.SQLEvent.type_name == SessionStarted.type_name).scalar())
-        return checkpoint if last_start is None or last_start < checkpoint.first_event_id else None
+        return session.execute(sa.select(CHECKPOINTS.c.first_event_id, CHECKPOINTS.c.data)
+                               .where(CHECKPOINTS.c.sender_id == sender_id)).first()
 
     def delete_conversations_older_than(self, days: float, now: Optional[float] = None) -> int:
         """Delete every conversation whose latest event is older than ``days`` days.
