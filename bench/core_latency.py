@@ -84,6 +84,35 @@ def rss_mb(pid: int) -> float:
     return total / 1024
 
 
+def family(pid: int) -> list[int]:
+    """``pid`` and its descendants (the action server runs its worker in a child process)."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        for task in Path(f"/proc/{p}/task").glob("*"):
+            try:
+                todo += [int(c) for c in (task / "children").read_text().split()]
+            except OSError:
+                continue
+    return out
+
+
+def cpu_ms(pid: int) -> float:
+    """CPU time used so far by ``pid`` and its descendants, all threads, in ms (``/proc/*/schedstat``).
+
+    Unlike round-trip times this does not grow when other work shares the cores.
+    """
+    total = 0
+    for p in family(pid):
+        for task in Path(f"/proc/{p}/task").glob("*"):
+            try:
+                total += int((task / "schedstat").read_text().split()[0])
+            except (OSError, ValueError, IndexError):
+                continue
+    return total / 1e6
+
+
 def load_average() -> str:
     """The 1-minute load average of the machine (other work running beside the benchmark)."""
     try:
@@ -92,8 +121,8 @@ def load_average() -> str:
         return "?"
 
 
-def run_conversations(rasa_url: str, conversations: int, turns: int, tag: str, think: bool = False
-                      ) -> tuple[list[tuple[int, float]], int, float]:
+def run_conversations(rasa_url: str, conversations: int, turns: int, tag: str, think: bool = False,
+                      pids: dict[str, int] | None = None) -> tuple[list[tuple[int, float]], int, float, dict]:
     """Run ``conversations`` scripted conversations at once.
 
     Args:
@@ -102,11 +131,15 @@ def run_conversations(rasa_url: str, conversations: int, turns: int, tag: str, t
         turns: messages per conversation.
         tag: makes sender ids unique per run.
         think: pause 1–5 s (seeded) before each message, as a person would.
+        pids: server processes whose CPU time to measure (``{"rasa": pid, "actions": pid}``).
 
     Returns:
-        ``(turn index, round trip ms)`` for every message, the number of failed requests
-        and the wall time in seconds.
+        ``(turn index, round trip ms)`` for every message, the number of failed requests,
+        the wall time in seconds, and CPU ms per server: per message ``[(turn, ms)]`` when
+        one conversation runs, else the total.
     """
+    pids = pids or {}
+    per_message: dict[str, list[tuple[int, float]]] = {name: [] for name in pids}
     samples: list[tuple[int, float]] = []
     errors = 0
     lock = threading.Lock()
@@ -123,6 +156,7 @@ def run_conversations(rasa_url: str, conversations: int, turns: int, tag: str, t
         for turn, text in enumerate(messages):
             if think:
                 time.sleep(rng.uniform(*THINK_S))
+            before = {name: cpu_ms(pid) for name, pid in pids.items()} if conversations == 1 else {}
             t0 = time.perf_counter()
             try:
                 res = session.post(f"{rasa_url}/webhooks/webchat/webhook",
@@ -131,36 +165,44 @@ def run_conversations(rasa_url: str, conversations: int, turns: int, tag: str, t
             except requests.RequestException:
                 ok = False
             dt_ms = (time.perf_counter() - t0) * 1000
+            for name, ms in before.items():
+                per_message[name].append((turn, cpu_ms(pids[name]) - ms))
             with lock:
                 samples.append((turn, dt_ms))
                 errors += 0 if ok else 1
 
+    cpu0 = {name: cpu_ms(pid) for name, pid in pids.items()}
     t0 = time.perf_counter()
     threads = [threading.Thread(target=conversation, args=(i,)) for i in range(conversations)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    return samples, errors, time.perf_counter() - t0
+    wall = time.perf_counter() - t0
+    cpu = per_message if conversations == 1 else {name: cpu_ms(pid) - cpu0[name] for name, pid in pids.items()}
+    return samples, errors, wall, cpu
 
 
-def buckets(samples: list[tuple[int, float]]) -> list[dict]:
-    """Median and p95 per 20-turn bucket."""
+def buckets(samples: list[tuple[int, float]], cpu: dict[str, list[tuple[int, float]]] | None = None) -> list[dict]:
+    """Round-trip median and p95 per 20-turn bucket, with the servers' median CPU ms per message."""
     out = []
     last = max(turn for turn, _ in samples)
     for start in range(0, last + 1, BUCKET):
         values = [ms for turn, ms in samples if start <= turn < start + BUCKET]
-        out.append({"turns": f"{start + 1}–{start + BUCKET}", "n": len(values),
-                    "p50_ms": statistics.median(values), "p95_ms": percentile(values, 95)})
+        row = {"turns": f"{start + 1}–{start + BUCKET}", "n": len(values),
+               "p50_ms": statistics.median(values), "p95_ms": percentile(values, 95)}
+        for name, per_message in (cpu or {}).items():
+            row[f"{name}_cpu_ms"] = statistics.median(ms for turn, ms in per_message if start <= turn < start + BUCKET)
+        out.append(row)
     return out
 
 
-def summary(samples: list[tuple[int, float]], errors: int, wall: float) -> dict:
-    """Throughput and latency percentiles of a run."""
+def summary(samples: list[tuple[int, float]], errors: int, wall: float, cpu: dict[str, float]) -> dict:
+    """Throughput, latency percentiles and CPU ms per message of a run."""
     values = [ms for _, ms in samples]
     return {"messages": len(values), "errors": errors, "msgs_per_s": len(values) / wall,
             "p50_ms": percentile(values, 50), "p95_ms": percentile(values, 95), "p99_ms": percentile(values, 99),
-            "mean_ms": statistics.fmean(values)}
+            "mean_ms": statistics.fmean(values), **{f"{k}_cpu_ms": v / len(values) for k, v in cpu.items()}}
 
 
 def ted_model() -> Path:
@@ -209,6 +251,8 @@ def main() -> None:
     ap.add_argument("--no-load", action="store_true", help="only the curve")
     ap.add_argument("--report", type=Path, default=BENCH_DIR / "REPORT_core.md")
     ap.add_argument("--label", default="", help="a note for the report (e.g. 'before')")
+    ap.add_argument("--json-out", type=Path, default=BENCH_DIR / "out" / "core_latency.json")
+    ap.add_argument("--baseline", type=Path, help="an earlier run's JSON to show beside this one (before/after)")
     args = ap.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the servers on `timeout`/kill too
     model = Path(args.model) if args.model else (ted_model() if args.policies == "ted" else ci_model())
@@ -223,71 +267,113 @@ def main() -> None:
     startup_s = time.perf_counter() - t0
     started = dt.datetime.now(dt.timezone.utc)
     loads = [load_average()]
+    pids = {name: p.proc.pid for name, p in core.processes.items()}
     try:
         run_conversations(core.rasa_url, 2, len(CYCLE), "warmup")
         curve: list[tuple[int, float]] = []
+        curve_cpu: dict[str, list[tuple[int, float]]] = {name: [] for name in pids}
         curve_errors = 0
         for i in range(args.curve_conversations):
-            samples, errs, _ = run_conversations(core.rasa_url, 1, args.turns, f"curve{i}")
+            samples, errs, _, cpu = run_conversations(core.rasa_url, 1, args.turns, f"curve{i}", pids=pids)
             curve += samples
             curve_errors += errs
-        curve_buckets = buckets(curve)
+            for name in pids:
+                curve_cpu[name] += cpu[name]
+        curve_buckets = buckets(curve, curve_cpu)
         print(json.dumps({"curve": curve_buckets, "errors": curve_errors}), flush=True)
         loads.append(load_average())
         load = None
         if not args.no_load:
-            samples, errs, wall = run_conversations(core.rasa_url, args.concurrency, args.load_turns, "load")
-            load = {**summary(samples, errs, wall), "buckets": buckets(samples)}
+            samples, errs, wall, cpu = run_conversations(core.rasa_url, args.concurrency, args.load_turns, "load",
+                                                         pids=pids)
+            load = {**summary(samples, errs, wall, cpu), "buckets": buckets(samples)}
             print(json.dumps(load), flush=True)
             loads.append(load_average())
         think = None
         if not args.no_think:
-            samples, errs, wall = run_conversations(core.rasa_url, args.concurrency, len(CYCLE) * 2, "think",
-                                                    think=True)
-            think = summary(samples, errs, wall)
+            samples, errs, wall, cpu = run_conversations(core.rasa_url, args.concurrency, len(CYCLE) * 2, "think",
+                                                         think=True, pids=pids)
+            think = summary(samples, errs, wall, cpu)
             print(json.dumps(think), flush=True)
             loads.append(load_average())
-        rss = {name: rss_mb(p.proc.pid) for name, p in core.processes.items()}
+        rss = {name: rss_mb(pid) for name, pid in pids.items()}
     finally:
         core.stop()
         shutil.rmtree(workdir, ignore_errors=True)
+    command = ".venv-app/bin/python -m bench.core_latency " + " ".join(sys.argv[1:])
     out = {"model": model.name, "tracker_store": args.tracker_store, "policies": args.policies,
            "startup_s": startup_s, "curve": curve_buckets, "curve_errors": curve_errors, "load": load,
            "think": think, "rss_mb": rss, "machine": machine_line(), "load_average": loads,
-           "started": started.isoformat(timespec="seconds"), "label": args.label}
-    (BENCH_DIR / "out").mkdir(exist_ok=True)
-    (BENCH_DIR / "out" / "core_latency.json").write_text(json.dumps(out, indent=2), encoding="utf-8")
-    command = "python -m bench.core_latency " + " ".join(sys.argv[1:])
+           "started": started.isoformat(timespec="minutes"), "label": args.label, "command": command.strip(),
+           "turns": args.turns, "curve_conversations": args.curve_conversations, "concurrency": args.concurrency,
+           "load_turns": args.load_turns}
+    args.json_out.parent.mkdir(parents=True, exist_ok=True)
+    args.json_out.write_text(json.dumps(out, indent=2), encoding="utf-8")
+    baseline = json.loads(args.baseline.read_text(encoding="utf-8")) if args.baseline else None
+    text = report(out, baseline)
+    args.report.write_text(text, encoding="utf-8")
+    print(text)
+
+
+def report(run: dict, before: dict | None = None) -> str:
+    """The Markdown report of ``run``, beside ``before`` (an earlier run's JSON) when given."""
+    def cell(b: dict | None, key: str) -> str:
+        return f"{b[key]:.0f}" if b and key in b else "–"
+
+    store = ("the embedded profile’s masking SQL store (SQLite)" if run["tracker_store"] == "sql"
+             else "Rasa’s in-memory store")
     lines = ["# Conversation core: cost per message over a conversation, and throughput", "",
-             f"Command: `.venv-app/bin/{command.strip()}` — run {started:%Y-%m-%d %H:%M} UTC. "
-             f"{machine_line()}; machine load average (1 min) during the run: {', '.join(loads)} "
-             "(the 2 cores are shared with other work, so figures are noisy).", "",
-             f"Model `{model.name}` (policies: {args.policies}); tracker store: "
-             f"{'the embedded profile’s masking SQL store (SQLite)' if args.tracker_store == 'sql' else 'in-memory'}; "
-             f"one Rasa process and one action server, started in {startup_s:.0f} s. Every message goes to the "
-             "web chat relay (`/webhooks/webchat/webhook`); conversations repeat a 17-message cycle (greeting, "
-             "guide question and follow-ups, a booking up to the confirmation, a status lookup with identity "
-             "check, thanks, goodbye).", "",
-             f"## Cost over the conversation ({args.curve_conversations} conversations of {args.turns} turns, "
-             f"one message at a time; {curve_errors} errors)", "",
-             "| turns | messages | p50 ms | p95 ms |", "|---|---|---|---|"]
-    lines += [f"| {b['turns']} | {b['n']} | {b['p50_ms']:.0f} | {b['p95_ms']:.0f} |" for b in curve_buckets]
-    if load:
-        lines += ["", f"## {args.concurrency} concurrent conversations of {args.load_turns} turns, no pause", "",
-                  "| messages | errors | msgs/s | p50 ms | p95 ms | p99 ms |", "|---|---|---|---|---|---|",
-                  f"| {load['messages']} | {load['errors']} | {load['msgs_per_s']:.1f} | {load['p50_ms']:.0f} | "
-                  f"{load['p95_ms']:.0f} | {load['p99_ms']:.0f} |", "",
-                  "Under load, p50 per 20-turn bucket: "
-                  + ", ".join(f"{b['turns']} {b['p50_ms']:.0f} ms" for b in load["buckets"]) + "."]
-    if think:
-        lines += ["", f"## {args.concurrency} concurrent conversations with 1–5 s think time "
-                  f"({len(CYCLE) * 2} turns each)", "",
-                  "| messages | errors | msgs/s | p50 ms | p95 ms | p99 ms |", "|---|---|---|---|---|---|",
-                  f"| {think['messages']} | {think['errors']} | {think['msgs_per_s']:.1f} | {think['p50_ms']:.0f} | "
-                  f"{think['p95_ms']:.0f} | {think['p99_ms']:.0f} |"]
-    lines += ["", "Resident memory after the run: " + ", ".join(f"{k} {v:.0f} MiB" for k, v in rss.items()), ""]
-    args.report.write_text("\n".join(lines), encoding="utf-8")
-    print("\n".join(lines))
+             f"Command: `{run['command']}` — started {run['started']} UTC. {run['machine']}. Machine load average "
+             f"(1 min) before/during the phases: {', '.join(run['load_average'])}: the 2 cores are shared with "
+             "other work, so round-trip times are inflated and noisy; **CPU ms per message** (read from "
+             "`/proc/*/schedstat` of the Rasa process and of the action server) is what the message itself costs.",
+             "",
+             f"Model `{run['model']}` (policies: {run['policies']}); tracker store: {store}; one Rasa process and "
+             f"one action server, started in {run['startup_s']:.0f} s. Every message goes to the web chat relay "
+             "(`/webhooks/webchat/webhook`); conversations repeat a 17-message cycle (greeting, guide question and "
+             "follow-ups, a booking up to the confirmation, a status lookup with identity check, thanks, goodbye)."]
+    if before:
+        lines += ["", f"**Before** (`{before['label'] or 'baseline'}`): `{before['command']}` on the code before "
+                  f"this change, started {before['started']} UTC, load average {', '.join(before['load_average'])}."]
+    lines += ["", f"## Cost over the conversation ({run['curve_conversations']} conversations of {run['turns']} "
+              f"turns, one message at a time; {run['curve_errors']} errors)", ""]
+    head = "| turns | p50 ms | p95 ms | Rasa CPU ms | actions CPU ms |"
+    if before:
+        head = ("| turns | before p50 ms | p50 ms | before p95 ms | p95 ms | before Rasa CPU ms | Rasa CPU ms | "
+                "actions CPU ms |")
+    lines += [head, "|" + "---|" * (head.count("|") - 1)]
+    old = {b["turns"]: b for b in before["curve"]} if before else {}
+    for b in run["curve"]:
+        o = old.get(b["turns"])
+        if before:
+            lines.append(f"| {b['turns']} | {cell(o, 'p50_ms')} | {b['p50_ms']:.0f} | {cell(o, 'p95_ms')} | "
+                         f"{b['p95_ms']:.0f} | {cell(o, 'rasa_cpu_ms')} | {cell(b, 'rasa_cpu_ms')} | "
+                         f"{cell(b, 'actions_cpu_ms')} |")
+        else:
+            lines.append(f"| {b['turns']} | {b['p50_ms']:.0f} | {b['p95_ms']:.0f} | {cell(b, 'rasa_cpu_ms')} | "
+                         f"{cell(b, 'actions_cpu_ms')} |")
+    for key, title in (("load", f"{run['concurrency']} concurrent conversations of {run['load_turns']} turns, "
+                                "no pause (throughput)"),
+                       ("think", f"{run['concurrency']} concurrent conversations, 1–5 s think time before each "
+                                 "message")):
+        rows = [(label, r[key]) for label, r in (("before", before), ("after", run)) if r and r.get(key)]
+        if not rows:
+            continue
+        lines += ["", f"## {title}", "",
+                  "| code | messages | errors | msgs/s | p50 ms | p95 ms | p99 ms | Rasa CPU ms/msg | "
+                  "actions CPU ms/msg |", "|---|---|---|---|---|---|---|---|---|"]
+        for label, r in rows:
+            lines.append(f"| {label} | {r['messages']} | {r['errors']} | {r['msgs_per_s']:.1f} | {r['p50_ms']:.0f} | "
+                         f"{r['p95_ms']:.0f} | {r['p99_ms']:.0f} | {cell(r, 'rasa_cpu_ms')} | "
+                         f"{cell(r, 'actions_cpu_ms')} |")
+        if key == "load":
+            for label, r in rows:
+                lines.append("")
+                lines.append(f"{label.capitalize()}, p50 per 20-turn bucket under this load: "
+                             + ", ".join(f"{b['turns']} {b['p50_ms']:.0f} ms" for b in r["buckets"]) + ".")
+    lines += ["", "Resident memory after the run: "
+              + ", ".join(f"{k} {v:.0f} MiB" for k, v in run["rss_mb"].items()), ""]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

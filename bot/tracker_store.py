@@ -46,7 +46,7 @@ import json
 import logging
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Text
 
@@ -88,11 +88,13 @@ class _View:
 
     Attributes:
         prefix: how many leading events are the checkpoint (not rows of ``events``).
-        row_ids: the ``events`` row id of each following event, in order.
+        first_id: the ``events`` row id of the first event after them (None: no rows).
+        stored: how many events after them are rows of ``events``.
     """
 
     prefix: int
-    row_ids: List[int] = field(default_factory=list)
+    first_id: Optional[int]
+    stored: int
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -217,7 +219,7 @@ class MaskingSQLTrackerStore(SQLTrackerStore):
     """
 
     def __init__(self, *args: Any, pii_key: Optional[Text] = None, pii_key_file: Optional[Text] = None,
-                 keep_turns: int = 6, compact_after_turns: int = 8, **kwargs: Any) -> None:
+                 keep_turns: int = 4, compact_after_turns: int = 6, **kwargs: Any) -> None:
         if pii_key:
             spec = pii_key
         elif pii_key_file:
@@ -243,12 +245,12 @@ class MaskingSQLTrackerStore(SQLTrackerStore):
             if view is None:  # not read by retrieve(): the parent's bookkeeping
                 new_events = list(self._additional_events(session, tracker))
             else:
-                new_events = list(tracker.events)[view.prefix + len(view.row_ids):]
-            rows = [self._row(tracker.sender_id, event) for event in new_events]
-            session.add_all(rows)
+                new_events = list(tracker.events)[view.prefix + view.stored:]
+            if new_events:
+                session.execute(self.SQLEvent.__table__.insert(),
+                                [self._row(tracker.sender_id, event) for event in new_events])
             if view is not None:
-                session.flush()  # assigns the row ids
-                view.row_ids += [row.id for row in rows]
+                view.stored += len(new_events)
                 if self.compact_after_turns:
                     self._maybe_checkpoint(session, tracker, view)
             session.commit()
@@ -267,11 +269,12 @@ class MaskingSQLTrackerStore(SQLTrackerStore):
         sa.event.listen(self.engine, "connect", _sqlite_pragmas)
         self.sessionmaker = sa.orm.session.sessionmaker(bind=self.engine)
 
-    def _row(self, sender_id: Text, event: Event) -> Any:
+    def _row(self, sender_id: Text, event: Event) -> Dict[Text, Any]:
+        """The ``events`` row of ``event``, masked (the columns Rasa's own store fills)."""
         data = self.masker.to_stored(event.as_dict())
-        return self.SQLEvent(sender_id=sender_id, type_name=event.type_name, timestamp=data.get("timestamp"),
-                             intent_name=(data.get("parse_data") or {}).get("intent", {}).get(INTENT_NAME_KEY),
-                             action_name=data.get("name"), data=json.dumps(data))
+        return {"sender_id": sender_id, "type_name": event.type_name, "timestamp": data.get("timestamp"),
+                "intent_name": (data.get("parse_data") or {}).get("intent", {}).get(INTENT_NAME_KEY),
+                "action_name": data.get("name"), "data": json.dumps(data)}
 
     def _maybe_checkpoint(self, session: Any, tracker: DialogueStateTracker, view: _View) -> None:
         """Store a new checkpoint when enough turns follow the current one (see the module doc)."""
@@ -287,36 +290,45 @@ class MaskingSQLTrackerStore(SQLTrackerStore):
                 best, snapshot = i + 1, checkpoint_events(replay)
         if best is None:
             return
+        table = self.SQLEvent.__table__
+        ids = [row[0] for row in session.execute(
+            sa.select(table.c.id).where(table.c.sender_id == tracker.sender_id, table.c.id >= view.first_id)
+            .order_by(table.c.id))] if view.first_id is not None else []
+        if len(ids) != len(events) - view.prefix:
+            logger.warning("tracker store: stored events do not match the tracker; no checkpoint written")
+            return
         data = [self.masker.to_stored(e.as_dict()) for e in snapshot]
         session.execute(CHECKPOINTS.delete().where(CHECKPOINTS.c.sender_id == tracker.sender_id))
         session.execute(CHECKPOINTS.insert().values(sender_id=tracker.sender_id, data=json.dumps(data),
-                                                    first_event_id=view.row_ids[best - view.prefix]))
+                                                    first_event_id=ids[best - view.prefix]))
         logger.debug("tracker checkpoint moved to event %d of %d", best, len(events))
 
     async def _retrieve(self, sender_id: Text, fetch_events_from_all_sessions: bool
                         ) -> Optional[DialogueStateTracker]:
+        table = self.SQLEvent.__table__
         with self.session_scope() as session:
             checkpoint = None if fetch_events_from_all_sessions else self._checkpoint(session, sender_id)
             rows: List[Any] = []
             if checkpoint is not None:
-                rows = (session.query(self.SQLEvent)
-                        .filter(self.SQLEvent.sender_id == sender_id, self.SQLEvent.id >= checkpoint.first_event_id)
-                        .order_by(self.SQLEvent.id).all())
+                rows = session.execute(sa.select(table.c.id, table.c.type_name, table.c.data)
+                                       .where(table.c.sender_id == sender_id, table.c.id >= checkpoint.first_event_id)
+                                       .order_by(table.c.id)).all()
                 if any(row.type_name == SessionStarted.type_name for row in rows):
                     checkpoint = None  # a new session began after the checkpoint: it no longer applies
             if checkpoint is None:
-                rows = self._event_query(session, sender_id,
-                                         fetch_events_from_all_sessions=fetch_events_from_all_sessions).all()
+                rows = (self._event_query(session, sender_id,
+                                          fetch_events_from_all_sessions=fetch_events_from_all_sessions)
+                        .with_entities(self.SQLEvent.id, self.SQLEvent.type_name, self.SQLEvent.data).all())
                 prefix: List[Dict[Text, Any]] = []
             else:
                 prefix = [self.masker.from_stored(e) for e in json.loads(checkpoint.data)]
-            events = prefix + [self.masker.from_stored(json.loads(row.data)) for row in rows]
-            row_ids = [row.id for row in rows]
+        events = prefix + [self.masker.from_stored(json.loads(row.data)) for row in rows]
         if not (self.domain and events):
             return None
         tracker = DialogueStateTracker.from_dict(sender_id, events, self.domain.slots)
         if not fetch_events_from_all_sessions:
-            setattr(tracker, _VIEW_ATTR, _View(prefix=len(prefix), row_ids=row_ids))
+            setattr(tracker, _VIEW_ATTR, _View(prefix=len(prefix), first_id=rows[0].id if rows else None,
+                                               stored=len(rows)))
         return tracker
 
     def _checkpoint(self, session: Any, sender_id: Text) -> Any:
