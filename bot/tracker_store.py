@@ -30,14 +30,16 @@ turns follow it, keeping at least ``keep_turns`` user turns, and only to a point
 form is active and enough turns visible to the machine-learned policies follow (more than
 their ``max_history``), so every policy sees the same recent history as with the full
 tracker. The ``events`` table still holds every event (staff statistics, retention,
-``retrieve_full_tracker`` and the HTTP API's full tracker read it).
+``retrieve_full_tracker`` and the HTTP API's full tracker read it). On SQLite (embedded
+profile) connections stay open in a small pool and the database runs in write-ahead-log
+mode; the store also installs :mod:`bot.rasa_speedups` (Rasa's per-message overheads).
 
 Retention: :meth:`MaskingSQLTrackerStore.delete_conversations_older_than` (used by
 ``python -m bot.retention``) deletes every conversation whose latest event is older
 than the given number of days.
 
-Runs in the Rasa venv (CPython 3.10): imports only rasa, its requirements, the stdlib and
-the standard-library-only :mod:`knowledge.pii`.
+Runs in the Rasa venv (CPython 3.10): imports only rasa, its requirements, the stdlib,
+:mod:`bot.rasa_speedups` and the standard-library-only :mod:`knowledge.pii`.
 """
 
 from __future__ import annotations
@@ -209,8 +211,8 @@ class MaskingSQLTrackerStore(SQLTrackerStore):
             ``${TRACKER_PII_KEY}``).
         pii_key_file: file holding the key, created on first use (embedded profile).
         keep_turns: user turns kept after a checkpoint (at least the longest rule).
-        compact_after_turns: move the checkpoint once this many user turns follow it;
-            0 turns compaction off (Rasa then rebuilds the whole session each message).
+        compact_after_turns: move the checkpoint once more user turns than this follow
+            it; 0 turns compaction off (Rasa then rebuilds the whole session each message).
         **kwargs: everything :class:`rasa.core.tracker_store.SQLTrackerStore` takes.
 
     Raises:
