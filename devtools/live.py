@@ -104,16 +104,23 @@ def rasa_available() -> str | None:
     return None
 
 
-def start_live_core(workdir: Path, db_url: str, model: Path, log_level: str = "INFO") -> LiveCore:
+def start_live_core(workdir: Path, db_url: str, model: Path, log_level: str = "INFO",
+                    tracker_store: dict | None = None) -> LiveCore:
     """Start the action server and a Rasa server on free loopback ports for ``db_url`` and ``model``.
 
-    Used by the ``live_core`` fixture and the benchmarks. Stops what it started when a
-    server does not come up.
+    Used by the ``live_core`` fixture and the benchmarks. ``tracker_store`` is the
+    endpoints file's ``tracker_store`` section (default: Rasa's in-memory store). Stops
+    what it started when a server does not come up.
     """
+    import yaml
+
     rasa_port, actions_port = free_port(), free_port()
     actions_url = f"http://127.0.0.1:{actions_port}"
     endpoints = workdir / "endpoints.yml"
-    endpoints.write_text(f'action_endpoint:\n  url: "{actions_url}/webhook"\n', encoding="utf-8")
+    config: dict = {"action_endpoint": {"url": f"{actions_url}/webhook"}}
+    if tracker_store:
+        config["tracker_store"] = tracker_store
+    endpoints.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
     env = {**os.environ, "KNOWLEDGE_DB_URL": db_url, "RASA_TELEMETRY_ENABLED": "false", "SANIC_HOST": "127.0.0.1",
            "PYTHONPATH": str(REPO), "LOG_LEVEL": log_level, "CHANNELS_DB_URL": f"sqlite:///{workdir / 'channels.db'}"}
     env.pop("RELAY_TOKEN", None)

@@ -12,7 +12,7 @@ import sys
 import time
 
 from rasa.shared.core.domain import Domain
-from rasa.shared.core.events import ActionExecuted, BotUttered, SlotSet, UserUttered
+from rasa.shared.core.events import ActionExecuted, BotUttered, SessionStarted, SlotSet, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
 from bot.tracker_store import MaskingSQLTrackerStore
@@ -68,11 +68,40 @@ async def load(args):
             "texts": [e.text for e in t.events if isinstance(e, (UserUttered, BotUttered))]}
 
 
+async def turns(args):
+    """``n`` turns as Rasa's processor runs them (read, append, save); the phone slot set on turn 2.
+
+    ``new_session_at`` starts a new session before that turn. Returns what the last read gave.
+    """
+    s = store(args)
+    sender, sizes = args["sender"], []
+    for turn in range(args["n"]):
+        t = await s.get_or_create_tracker(sender)
+        sizes.append(len(t.events))
+        if turn == args.get("new_session_at"):
+            t.update(ActionExecuted("action_session_start"))
+            t.update(SessionStarted())
+            t.update(ActionExecuted("action_listen"))
+        t.update(UserUttered(f"第{turn}句 {args['phone']}", {"name": "inform", "confidence": 0.9},
+                             input_channel="webchat"))
+        if turn == 2:
+            t.update(SlotSet("phone", args["phone"]))
+        t.update(ActionExecuted("utter_confirm"))
+        t.update(BotUttered(f"回答{turn}"))
+        t.update(ActionExecuted("action_listen"))
+        await s.save(t)
+    last = await s.retrieve(sender)
+    full = await s.retrieve_full_tracker(sender)
+    return {"sizes": sizes, "slots": {k: v for k, v in last.current_slot_values().items() if v is not None},
+            "texts": [e.text for e in last.events if isinstance(e, UserUttered)],
+            "full_users": sum(isinstance(e, UserUttered) for e in full.events)}
+
+
 async def retain(args):
     return {"deleted": store(args).delete_conversations_older_than(args["days"], now=args.get("now", time.time()))}
 
 
 if __name__ == "__main__":
     command, raw = sys.argv[1], sys.argv[2]
-    print(json.dumps(asyncio.run({"save": save, "load": load, "retain": retain}[command](json.loads(raw))),
+    print(json.dumps(asyncio.run({"save": save, "load": load, "retain": retain, "turns": turns}[command](json.loads(raw))),
                      ensure_ascii=False))

@@ -116,3 +116,35 @@ def test_the_retention_command_reads_the_endpoints_file_and_the_environment(tmp_
     assert out.stdout.strip().splitlines()[-1] == "1"
     with sqlite3.connect(db) as conn:
         assert {r[0] for r in conn.execute("SELECT DISTINCT sender_id FROM events")} == {"new"}
+
+
+def test_a_long_conversation_is_read_back_from_its_checkpoint_with_its_slots(tmp_path: Path) -> None:
+    db = tmp_path / "tracker.db"
+    store = {"dialect": "sqlite", "db": str(db), "pii_key": fernet_key(), "keep_turns": 2, "compact_after_turns": 4}
+    out = store_driver("turns", {"store": store, "sender": "web-long", "phone": PHONE, "n": 40})
+    # what is read back each turn stops growing (the checkpoint moves), the slot survives it
+    assert max(out["sizes"][20:]) <= 40 < 4 * 40
+    assert out["slots"] == {"phone": PHONE}
+    assert 2 <= len(out["texts"]) <= 4 and out["texts"][-1] == "第39句 139****1234"
+    assert out["full_users"] == 40  # every event is kept
+    with sqlite3.connect(db) as conn:
+        (data,) = conn.execute("SELECT data FROM tracker_checkpoints WHERE sender_id = 'web-long'").fetchone()
+    assert PHONE not in data and "sealed_value" in data
+
+
+def test_a_new_session_after_the_checkpoint_is_read_from_its_start(tmp_path: Path) -> None:
+    store = {"dialect": "sqlite", "db": str(tmp_path / "tracker.db"), "pii_key": fernet_key(), "keep_turns": 2,
+             "compact_after_turns": 4}
+    out = store_driver("turns", {"store": store, "sender": "web-s", "phone": PHONE, "n": 28, "new_session_at": 25})
+    assert out["slots"] == {}  # the new session reset the phone slot set in the old one
+    assert out["texts"] == [f"第{i}句 139****1234" for i in range(25, 28)]
+    assert out["full_users"] == 28
+
+
+def test_retention_deletes_the_checkpoints_too(tmp_path: Path) -> None:
+    db, key = tmp_path / "tracker.db", fernet_key()
+    store = {"dialect": "sqlite", "db": str(db), "pii_key": key, "keep_turns": 2, "compact_after_turns": 4}
+    store_driver("turns", {"store": store, "sender": "web-old", "phone": PHONE, "n": 12})
+    assert store_driver("retain", {"store": store, "days": 1, "now": time.time() + 3 * 86400}) == {"deleted": 1}
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM tracker_checkpoints").fetchone()[0] == 0
