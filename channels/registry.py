@@ -11,6 +11,7 @@ the current aware datetime, for agent hours).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
 
 from flask import Flask
 
@@ -29,14 +30,20 @@ def channel_state(app: Flask) -> ChannelState:
     return state
 
 
-def register_channels(app: Flask) -> None:
-    """Register every channel adapter that is configured."""
-    _register_twilio(app)
+def register_channels(app: Flask, speech_terms: Callable[[], Sequence[str]] | None = None) -> None:
+    """Register every channel adapter that is configured.
+
+    Args:
+        app: the app server.
+        speech_terms: called once when the voice channel starts: the words callers use for
+            the services (the composition root reads them from the knowledge base).
+    """
+    _register_twilio(app, speech_terms)
     _register_telegram(app)
     _register_wechat(app)
 
 
-def _register_twilio(app: Flask) -> None:
+def _register_twilio(app: Flask, speech_terms: Callable[[], Sequence[str]] | None) -> None:
     from channels.twilio_common.verify import MissingCredentials, TwilioSettings
 
     try:
@@ -56,7 +63,8 @@ def _register_twilio(app: Flask) -> None:
         log.warning("voice: outbound SMS disabled (TWILIO_ACCOUNT_SID or TWILIO_SMS_FROM not set)")
     app.register_blueprint(sms_blueprint(settings, state=state, core=core))
     clock = app.config.get("CHANNEL_CLOCK")
-    app.register_blueprint(voice_blueprint(settings, state=state, core=core, sender=sender,
+    terms = tuple(speech_terms()) if speech_terms else ()
+    app.register_blueprint(voice_blueprint(settings, state=state, core=core, sender=sender, speech_terms=terms,
                                            **({"clock": clock} if clock else {})))
 
 

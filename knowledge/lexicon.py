@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,8 @@ log = logging.getLogger(__name__)
 
 _CJK_RUN_RE = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]+")
 _WORD_RE = re.compile(r"[\w\u3400-\u4dbf\u4e00-\u9fff]")
+_NAME_PARTS_RE = re.compile(r"[（）()、，,；;/\s]+")
+_CJK_TERM = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]{2,12}")
 BIGRAM_PREFIX = "#"
 
 
@@ -46,6 +49,19 @@ def load_synonyms(path: Path) -> dict[str, list[str]]:
         if k:
             out[k] = [normalize(str(v)) for v in values or [] if normalize(str(v))]
     return out
+
+
+def speech_terms(service_names: Iterable[str], synonyms: Mapping[str, list[str]]) -> list[str]:
+    """The words callers use for the services, for the hotline's speech recognition hints.
+
+    Every service name first, cut at brackets and enumeration marks into the words a caller
+    says ("企业设立登记（营业执照）" → 企业设立登记, 营业执照), then the colloquial terms of
+    the synonym lexicon (扯证, 出世纸 …); only Chinese words of 2–12 characters, each once, in order.
+    """
+    terms = [part for name in service_names for part in _NAME_PARTS_RE.split(name or "")]
+    terms += list(synonyms)
+    terms = [t for t in terms if _CJK_TERM.fullmatch(t)]
+    return list(dict.fromkeys(terms))
 
 
 @dataclass

@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 from flask import Flask, abort, jsonify, render_template, request
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 log = logging.getLogger(__name__)
@@ -15,6 +16,29 @@ class Config:
 
     MAX_CONTENT_LENGTH = 1 * 1024 * 1024  # bodies over 1 MiB are refused with 413
     JSON_AS_ASCII = False
+
+
+def speech_terms() -> list[str]:
+    """The hotline's speech hints from the knowledge base: service names and citizens' words for them.
+
+    Read once when the voice channel starts; an unreachable knowledge base leaves the menu
+    words only (logged), it never stops the app server.
+    """
+    from knowledge.db import get_engine, session_factory
+    from knowledge.lexicon import load_synonyms
+    from knowledge.lexicon import speech_terms as terms_of
+    from knowledge.repository import KnowledgeRepository
+    from knowledge.settings import KnowledgeSettings
+
+    settings = KnowledgeSettings.from_env()
+    try:
+        repo = KnowledgeRepository(session_factory(get_engine(settings.db_url)))
+        names = [svc.name for svc in repo.list_services()]
+    except SQLAlchemyError as exc:
+        log.warning("voice: speech hints without the service names (knowledge base unavailable: %s)",
+                    type(exc).__name__)
+        names = []
+    return terms_of(names, load_synonyms(settings.synonyms_path))
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
@@ -40,7 +64,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from channels.preview import render_previews
     from channels.registry import register_channels
 
-    register_channels(app)  # each adapter only when its credentials are configured
+    register_channels(app, speech_terms=speech_terms)  # each adapter only when its credentials are configured
     app.extensions["channel_preview"] = render_previews  # the staff console's preview uses the real renderers
 
     @app.before_request

@@ -15,6 +15,7 @@ take the next turn. One core conversation per call (``voice-`` + hash of the Cal
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import os
@@ -50,6 +51,7 @@ MAX_REPROMPTS = 2
 SMS_OFFER_MIN_CHARS = 40
 CALL_NOTE_TTL_S = 2 * 3600.0
 DIAL_TIMEOUT_S = 30
+MAX_SPEECH_TERMS = 400  # Twilio takes a few hundred hint phrases
 TWIML_MIMETYPE = "text/xml"
 
 
@@ -64,7 +66,8 @@ class VoiceSettings:
         core_timeout: ``VOICE_CORE_TIMEOUT`` seconds (default 8; Twilio waits 15 s).
         agent_number: ``HOTLINE_AGENT_NUMBER`` in E.164, or None (no transfers).
         agent_hours: ``HOTLINE_AGENT_HOURS`` (default 08:30-18:00 on working days).
-        hints: speech hints (``VOICE_HINTS``, comma separated; default the service names).
+        hints: speech hints (``VOICE_HINTS``, comma separated; default the menu words plus the
+            terms the app server reads from the knowledge base at start-up).
     """
 
     voice: str = "Polly.Zhiyu"
@@ -73,7 +76,7 @@ class VoiceSettings:
     core_timeout: float = DEFAULT_CORE_TIMEOUT
     agent_number: str | None = None
     agent_hours: AgentHours = field(default_factory=lambda: AgentHours.parse(None))
-    hints: tuple[str, ...] = texts.HINTS
+    hints: tuple[str, ...] = texts.MENU_HINTS
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> VoiceSettings:
@@ -96,7 +99,7 @@ class VoiceSettings:
             hours = AgentHours.parse(env.get("HOTLINE_AGENT_HOURS") or None)
         except ValueError as exc:
             problems.append(str(exc))
-        hints = tuple(h.strip() for h in (env.get("VOICE_HINTS") or "").split(",") if h.strip()) or texts.HINTS
+        hints = tuple(h.strip() for h in (env.get("VOICE_HINTS") or "").split(",") if h.strip()) or texts.MENU_HINTS
         if problems:
             raise ValueError("voice settings: " + "; ".join(problems))
         return cls(voice=(env.get("VOICE_TTS_VOICE") or "Polly.Zhiyu").strip(),
@@ -381,11 +384,19 @@ def free_key(options: Sequence[Button]) -> str:
 
 
 def create_blueprint(twilio: TwilioSettings, *, state: ChannelState, core: CoreClient, sender: Sender | None,
-                     settings: VoiceSettings | None = None,
+                     settings: VoiceSettings | None = None, speech_terms: Sequence[str] = (),
                      clock: Callable[[], dt.datetime] = _now) -> Blueprint:
-    """The ``/channels/voice`` blueprint (settings default to the environment; bad values raise at start-up)."""
+    """The ``/channels/voice`` blueprint (settings default to the environment; bad values raise at start-up).
+
+    ``speech_terms`` (the services as citizens name them, from the knowledge base) are added
+    to the speech hints unless ``VOICE_HINTS`` replaces them all.
+    """
     verifier = WebhookVerifier(twilio.auth_token, twilio.public_base_url)
-    channel = VoiceChannel(twilio.public_base_url, state, core, sender, settings or VoiceSettings.from_env(), clock)
+    settings = settings or VoiceSettings.from_env()
+    if settings.hints == texts.MENU_HINTS and speech_terms:
+        terms = tuple(dict.fromkeys(t for t in speech_terms if t and t not in texts.MENU_HINTS))
+        settings = dataclasses.replace(settings, hints=texts.MENU_HINTS + terms[:MAX_SPEECH_TERMS])
+    channel = VoiceChannel(twilio.public_base_url, state, core, sender, settings, clock)
     bp = Blueprint("voice", __name__, url_prefix=PREFIX)
 
     def xml(body: str) -> Response:

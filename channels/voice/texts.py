@@ -42,13 +42,6 @@ HANDOFF_PAYLOAD = "/request_human"
 CHINESE_DIGITS = {"0": "零", "1": "一", "2": "二", "3": "三", "4": "四", "5": "五", "6": "六", "7": "七",
                   "8": "八", "9": "九", "X": "叉"}
 
-# Speech hints: the catalogue's service names as citizens say them, plus the menu words.
-HINTS: tuple[str, ...] = (
-    "办事指南", "预约办理", "查询办理进度", "人工服务", "取消预约", "投诉", "护照", "港澳通行证", "签注",
-    "结婚登记", "离婚登记", "生育登记", "新生儿入户", "户口迁入", "人才引进入户", "居住证", "身份证",
-    "社保卡", "市民卡", "医保", "异地就医备案", "养老金资格认证", "养老保险转移", "工伤认定", "失业登记",
-    "失业保险金", "毕业生报到", "健康证", "公积金提取", "公共租赁住房", "公租房", "不动产登记", "房产证",
-    "驾驶证换证", "交通违法", "营业执照", "企业变更登记", "企业年报", "发票申领", "食品经营许可证",
-    "施工许可证", "消防安全检查", "环评审批", "社会保险登记", "入学", "积分入学", "政府信息公开", "低保",
-    "低收入家庭认定", "老年人优待证", "残疾人证",
-)
+# Speech hints of the menu itself; the services' names and the words citizens use for them
+# come from the knowledge base when the app server starts (server.app → VoiceSettings.hints).
+MENU_HINTS: tuple[str, ...] = ("办事指南", "预约办理", "查询办理进度", "人工服务", "取消预约", "投诉", "重听")

@@ -52,7 +52,8 @@ def clock():
 
 
 @pytest.fixture
-def client(monkeypatch, state, core, sender, clock):
+def client(monkeypatch, state, core, sender, clock, seeded_url):
+    monkeypatch.setenv("KNOWLEDGE_DB_URL", seeded_url)  # the speech hints come from the knowledge base
     monkeypatch.setenv("TWILIO_AUTH_TOKEN", TOKEN)
     monkeypatch.setenv("PUBLIC_BASE_URL", BASE)
     monkeypatch.setenv("HOTLINE_AGENT_NUMBER", AGENT)
@@ -70,6 +71,20 @@ def caller(client):
 
 
 # -- the welcome menu -----------------------------------------------------------------------
+def test_speech_hints_follow_the_knowledge_base(monkeypatch, seeded_url, seeded_repo):
+    """A service renamed by staff is a hint at the next start, without editing the channel."""
+    from knowledge.repository import snapshot
+    from server.app import speech_terms
+
+    monkeypatch.setenv("KNOWLEDGE_DB_URL", seeded_url)
+    assert "龙舟活动报名" not in speech_terms() and "结婚登记" in speech_terms()
+    svc = next(s for s in seeded_repo.list_services() if s.name == "结婚登记")
+    seeded_repo.save_service({**snapshot(svc), "name": "龙舟活动报名"}, actor="test")
+    terms = speech_terms()
+    assert "龙舟活动报名" in terms and "结婚登记" not in terms
+    assert "扯证" in terms  # the lexicon's colloquial words stay
+
+
 def test_a_call_is_greeted_with_the_recording_notice_and_the_keypad_menu(caller):
     doc = caller.call()
     gather = doc.xpath("/Response/Gather")
@@ -78,7 +93,9 @@ def test_a_call_is_greeted_with_the_recording_notice_and_the_keypad_menu(caller)
     assert g.get("input") == "dtmf speech" and g.get("language") == "cmn-Hans-CN"
     assert g.get("numDigits") == "1" and g.get("actionOnEmptyResult") == "true" and g.get("method") == "POST"
     assert g.get("action") == BASE + "/channels/voice/gather?step=1"
-    assert "护照" in g.get("hints").split(",") and "结婚登记" in g.get("hints").split(",")
+    hints = g.get("hints").split(",")
+    # menu words, the knowledge base's service names cut into spoken words, the lexicon's colloquial terms
+    assert {"办事指南", "人工服务", "结婚登记", "营业执照", "普通护照申领", "扯证", "办护照"} <= set(hints)
     assert caller.said() == [texts.GREETING, texts.RECORDING_NOTICE, texts.MENU]
     assert doc.xpath("count(//Say[@voice='Polly.Zhiyu' and @language='cmn-CN'])") == 3
     for word in ("1", "办事指南", "2", "预约办理", "3", "查询办理进度", "9", "重听", "0", "人工服务"):
@@ -422,3 +439,12 @@ def test_a_line_that_was_only_a_link_is_not_spoken_as_a_bare_label():
 
     spoken = clean_for_speech("收费：每本120元。\n网上办理：https://s.nia.gov.cn/\n详见 www.gz.gov.cn 说明")
     assert "网上办理" not in spoken and "120元" in spoken and "http" not in spoken and "详见" in spoken
+
+
+def test_speech_hints_without_a_knowledge_base_keep_the_lexicon_and_log_why(monkeypatch, tmp_path, caplog):
+    from server.app import speech_terms
+
+    monkeypatch.setenv("KNOWLEDGE_DB_URL", f"sqlite:///{tmp_path / 'empty.db'}")  # no tables: not migrated
+    terms = speech_terms()
+    assert "扯证" in terms and "普通护照申领" not in terms
+    assert any("speech hints without the service names" in r.getMessage() for r in caplog.records)
