@@ -111,18 +111,22 @@ MAX_FAILED_TRIES = 2
 def retry_guard(dispatcher: CollectingDispatcher, tracker: Tracker, events: list[EventType]) -> list[EventType]:
     """Count failed answers to the slot a form asked for; after two, offer a way out.
 
-    A try fails when the asked slot is still empty after the citizen's answer. The count lives in
-    the ``form_retries`` slot (``{"slot": name, "count": n}``) and restarts when another slot is
-    asked or the slot is filled. On the second failure the citizen gets ``utter_form_stuck``
-    (buttons: a person, stop) beside the question, so no form can loop silently.
+    A try fails when the citizen answered the asked slot and the answer was refused (the
+    validator set it back to empty). A message that gave the slot nothing at all ("不要",
+    a new question) is not a try: no event is added, so Rasa rejects the form's turn and the
+    rules handle the interruption (adding any slot event here would keep the form running and
+    hide every "stop" rule). The count lives in the ``form_retries`` slot (``{"slot": name,
+    "count": n}``) and restarts when another slot is asked or the slot is filled. On the second
+    failure the citizen gets ``utter_form_stuck`` (buttons: a person, stop) beside the question,
+    so no form can loop silently.
     """
     asked = tracker.get_slot("requested_slot")
     if not asked or not tracker.latest_message:
         return []
-    filled = tracker.get_slot(asked) is not None
-    for event in events:
-        if event.get("event") == "slot" and event.get("name") == asked:
-            filled = event.get("value") is not None
+    answered = [e for e in events if e.get("event") == "slot" and e.get("name") == asked]
+    if not answered:
+        return []
+    filled = answered[-1].get("value") is not None
     previous = tracker.get_slot(RETRY_SLOT) or {}
     if filled:
         return [SlotSet(RETRY_SLOT, None)] if previous else []
