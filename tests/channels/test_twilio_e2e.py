@@ -11,6 +11,7 @@ import re
 import pytest
 import requests
 
+from channels.sms import segments
 from channels.state import ChannelState
 from channels.voice import texts as voice_texts
 from common.identity import number_hash
@@ -86,9 +87,12 @@ def user_texts(live_core, sender_id: str) -> list[str]:
 
 
 def test_an_sms_faq_question_is_answered_from_the_knowledge_base(app_client):
-    reply = Texter(app_client, "+8613800000101").send("办护照要带什么材料")
-    assert "护照" in reply
-    assert "身份证" in reply
+    texter = Texter(app_client, "+8613800000101")
+    reply = texter.send("办护照要带什么材料")
+    # the short SMS form: one UCS-2 part, the key fact, and "更多" for the full answer
+    assert "身份证" in reply and "回复“更多”" in reply and segments.parts(reply) == 1, reply
+    full = texter.send("更多")
+    assert "护照" in full and "身份证" in full, full
 
 
 def test_a_full_sms_booking_with_numbered_options(app_client, live_core):
