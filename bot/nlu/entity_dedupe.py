@@ -13,12 +13,11 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Text, Tuple
 
-from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
-from rasa.engine.storage.resource import Resource
-from rasa.engine.storage.storage import ModelStorage
 from rasa.shared.nlu.constants import ENTITIES
 from rasa.shared.nlu.training_data.message import Message
+
+from bot.nlu.base import MessageRewriter
 
 PREFERRED_EXTRACTOR = "RegexEntityExtractor"
 
@@ -65,22 +64,11 @@ def _merge_adjacent(entities: List[Dict[Text, Any]]) -> List[Dict[Text, Any]]:
 
 
 @DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.ENTITY_EXTRACTOR], is_trainable=False)
-class EntityDeduplicator(GraphComponent):
+class EntityDeduplicator(MessageRewriter):
     """Removes duplicate entities found by more than one extractor."""
 
-    @classmethod
-    def create(
-        cls,
-        config: Dict[Text, Any],
-        model_storage: ModelStorage,
-        resource: Resource,
-        execution_context: ExecutionContext,
-    ) -> "EntityDeduplicator":
-        return cls()
-
-    def process(self, messages: List[Message]) -> List[Message]:
-        for message in messages:
-            entities = message.get(ENTITIES)
-            if entities:
-                message.set(ENTITIES, dedupe_entities(entities), add_to_output=True)
-        return messages
+    def rewrite(self, message: Message) -> None:
+        """Keep one entity per span (see :func:`dedupe_entities`)."""
+        entities = message.get(ENTITIES)
+        if entities:
+            message.set(ENTITIES, dedupe_entities(entities), add_to_output=True)

@@ -18,12 +18,11 @@ from __future__ import annotations
 import re
 from typing import Any, Dict, List, Text
 
-from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
-from rasa.engine.storage.resource import Resource
-from rasa.engine.storage.storage import ModelStorage
 from rasa.shared.nlu.constants import ENTITIES, INTENT, INTENT_RANKING_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
+
+from bot.nlu.base import MessageRewriter
 
 _CONTENT_RE = re.compile(r"[\u3400-\u9fff0-9a-zA-Z]")
 
@@ -58,7 +57,7 @@ def guarded_intent(text: str, intent: Dict[Text, Any], ranking: List[Dict[Text, 
 
 
 @DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER], is_trainable=False)
-class IntentGuard(GraphComponent):
+class IntentGuard(MessageRewriter):
     """Replaces a short-reply or unsupported intent on long messages (see the module docstring)."""
 
     @staticmethod
@@ -74,25 +73,11 @@ class IntentGuard(GraphComponent):
             "default": "ask_service_guide",
         }
 
-    def __init__(self, config: Dict[Text, Any]) -> None:
-        self.config = {**self.get_default_config(), **config}
-
-    @classmethod
-    def create(
-        cls,
-        config: Dict[Text, Any],
-        model_storage: ModelStorage,
-        resource: Resource,
-        execution_context: ExecutionContext,
-    ) -> "IntentGuard":
-        return cls(config)
-
-    def process(self, messages: List[Message]) -> List[Message]:
-        for message in messages:
-            intent = message.get(INTENT) or {}
-            ranking = message.get(INTENT_RANKING_KEY) or []
-            replacement = guarded_intent(message.get(TEXT) or "", intent, ranking, message.get(ENTITIES) or [],
-                                         self.config)
-            if replacement is not None:
-                message.set(INTENT, replacement, add_to_output=True)
-        return messages
+    def rewrite(self, message: Message) -> None:
+        """Replace the intent when :func:`guarded_intent` says so."""
+        intent = message.get(INTENT) or {}
+        ranking = message.get(INTENT_RANKING_KEY) or []
+        replacement = guarded_intent(message.get(TEXT) or "", intent, ranking, message.get(ENTITIES) or [],
+                                     self.config)
+        if replacement is not None:
+            message.set(INTENT, replacement, add_to_output=True)

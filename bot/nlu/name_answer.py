@@ -11,14 +11,12 @@ only while the form asks for the name, so "周三" given as a day is not taken a
 from __future__ import annotations
 
 import re
-from typing import Any, Dict, List, Text
 
-from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
-from rasa.engine.storage.resource import Resource
-from rasa.engine.storage.storage import ModelStorage
 from rasa.shared.nlu.constants import ENTITIES, TEXT
 from rasa.shared.nlu.training_data.message import Message
+
+from bot.nlu.base import MessageRewriter
 
 ENTITY = "name_answer"
 # Common Chinese surnames (single characters, then compound ones); written for this project.
@@ -46,27 +44,16 @@ def name_answer_span(text: str) -> tuple[int, int] | None:
 
 
 @DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.ENTITY_EXTRACTOR], is_trainable=False)
-class NameAnswerExtractor(GraphComponent):
+class NameAnswerExtractor(MessageRewriter):
     """Adds a ``name_answer`` entity when the whole message is a person's name."""
 
-    @classmethod
-    def create(
-        cls,
-        config: Dict[Text, Any],
-        model_storage: ModelStorage,
-        resource: Resource,
-        execution_context: ExecutionContext,
-    ) -> "NameAnswerExtractor":
-        return cls()
-
-    def process(self, messages: List[Message]) -> List[Message]:
-        for message in messages:
-            text = message.get(TEXT) or ""
-            span = name_answer_span(text)
-            if span is None:
-                continue
-            start, end = span
-            entity = {"entity": ENTITY, "start": start, "end": end, "value": text[start:end],
-                      "confidence_entity": 1.0, "extractor": type(self).__name__}
-            message.set(ENTITIES, [*(message.get(ENTITIES) or []), entity], add_to_output=True)
-        return messages
+    def rewrite(self, message: Message) -> None:
+        """Add the ``name_answer`` entity when the whole message is a name."""
+        text = message.get(TEXT) or ""
+        span = name_answer_span(text)
+        if span is None:
+            return
+        start, end = span
+        entity = {"entity": ENTITY, "start": start, "end": end, "value": text[start:end],
+                  "confidence_entity": 1.0, "extractor": type(self).__name__}
+        message.set(ENTITIES, [*(message.get(ENTITIES) or []), entity], add_to_output=True)

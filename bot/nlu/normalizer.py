@@ -7,12 +7,7 @@ the text's length so entity annotations stay aligned. Chinese numerals are untou
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Text
-
-from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
-from rasa.engine.storage.resource import Resource
-from rasa.engine.storage.storage import ModelStorage
 from rasa.shared.nlu.constants import (
     ENTITIES,
     ENTITY_ATTRIBUTE_END,
@@ -21,27 +16,17 @@ from rasa.shared.nlu.constants import (
     TEXT,
 )
 from rasa.shared.nlu.training_data.message import Message
-from rasa.shared.nlu.training_data.training_data import TrainingData
 
+from bot.nlu.base import TrainingDataRewriter
 from common.textnorm import normalize_aligned
 
 
 @DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER], is_trainable=False)
-class ChineseNormalizer(GraphComponent):
+class ChineseNormalizer(TrainingDataRewriter):
     """Rewrites each message's text in place (same length, Simplified, half-width, lower-case)."""
 
-    @classmethod
-    def create(
-        cls,
-        config: Dict[Text, Any],
-        model_storage: ModelStorage,
-        resource: Resource,
-        execution_context: ExecutionContext,
-    ) -> "ChineseNormalizer":
-        return cls()
-
-    @staticmethod
-    def _normalize(message: Message) -> None:
+    def rewrite(self, message: Message) -> None:
+        """Normalise the text and keep entity values equal to their (normalised) spans."""
         text = message.get(TEXT)
         if not isinstance(text, str) or not text:
             return
@@ -56,12 +41,3 @@ class ChineseNormalizer(GraphComponent):
             if entity.get(ENTITY_ATTRIBUTE_VALUE) == text[start:end]:
                 entity[ENTITY_ATTRIBUTE_VALUE] = normalized[start:end]
 
-    def process_training_data(self, training_data: TrainingData) -> TrainingData:
-        for message in training_data.training_examples:
-            self._normalize(message)
-        return training_data
-
-    def process(self, messages: List[Message]) -> List[Message]:
-        for message in messages:
-            self._normalize(message)
-        return messages

@@ -11,15 +11,13 @@ bare greeting ("你好", "在吗？") is left alone and stays a greeting.
 from __future__ import annotations
 
 import re
-from typing import Any, Dict, List, Text
+from typing import Any, Dict, Text
 
-from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
-from rasa.engine.storage.resource import Resource
-from rasa.engine.storage.storage import ModelStorage
 from rasa.shared.nlu.constants import TEXT
 from rasa.shared.nlu.training_data.message import Message
-from rasa.shared.nlu.training_data.training_data import TrainingData
+
+from bot.nlu.base import TrainingDataRewriter
 
 # Openers citizens put before a request (normalised text: Simplified, lower-case ASCII).
 _NOUN = r"(?:领导|同志|工作人员|客服|小助手|助手|书记|市长|区长|局长|老师|师傅|机器人|小姐姐|靓仔|靓女)"
@@ -50,40 +48,19 @@ def salutation_end(text: str, min_remainder: int = 2) -> int:
 
 
 @DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER], is_trainable=False)
-class SalutationBlanker(GraphComponent):
+class SalutationBlanker(TrainingDataRewriter):
     """Overwrites a salutation that precedes a request with spaces (same length)."""
 
     @staticmethod
     def get_default_config() -> Dict[Text, Any]:
         return {"min_remainder": 2}
 
-    def __init__(self, config: Dict[Text, Any]) -> None:
-        self.min_remainder = int(config.get("min_remainder", 2))
-
-    @classmethod
-    def create(
-        cls,
-        config: Dict[Text, Any],
-        model_storage: ModelStorage,
-        resource: Resource,
-        execution_context: ExecutionContext,
-    ) -> "SalutationBlanker":
-        return cls(config)
-
-    def _blank(self, message: Message) -> None:
+    def rewrite(self, message: Message) -> None:
+        """Blank the salutation in front of a request (same length, so spans stay aligned)."""
         text = message.get(TEXT)
         if not isinstance(text, str):
             return
-        end = salutation_end(text, self.min_remainder)
+        end = salutation_end(text, int(self.config["min_remainder"]))
         if end:
             message.set(TEXT, " " * end + text[end:])
 
-    def process_training_data(self, training_data: TrainingData) -> TrainingData:
-        for message in training_data.training_examples:
-            self._blank(message)
-        return training_data
-
-    def process(self, messages: List[Message]) -> List[Message]:
-        for message in messages:
-            self._blank(message)
-        return messages
