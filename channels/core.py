@@ -207,6 +207,25 @@ def option_for(options: Sequence[Mapping[str, str]] | Sequence[Button], key: str
     return None
 
 
+def required_setting(env: Mapping[str, str], name: str, problems: list[str], pattern: re.Pattern[str] | None = None,
+                     expected: str = "") -> str:
+    """A required variable, stripped; a missing or malformed value is reported (fail closed).
+
+    Args:
+        env: the variables to read.
+        name: the variable.
+        problems: where a message naming the variable is appended.
+        pattern: the form the value must have (``fullmatch``), if any.
+        expected: how that form is described in the message.
+    """
+    value = (env.get(name) or "").strip()
+    if not value:
+        problems.append(f"{name} is not set")
+    elif pattern is not None and not pattern.fullmatch(value):
+        problems.append(f"{name} {expected or 'is malformed'}")
+    return value
+
+
 def seconds_setting(env: Mapping[str, str], name: str, default: float, maximum: float, problems: list[str]) -> float:
     """A timeout in seconds from ``env[name]``: ``default`` when unset; an unusable value is reported.
 

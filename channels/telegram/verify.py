@@ -19,6 +19,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from channels.core import required_setting
+
 TOKEN_RE = re.compile(r"\d{1,20}:[A-Za-z0-9_-]{20,100}")
 SECRET_RE = re.compile(r"[A-Za-z0-9_-]{1,256}")
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
@@ -48,11 +50,8 @@ class TelegramSettings:
         """
         env = os.environ if env is None else env
         problems: list[str] = []
-        token = (env.get("TELEGRAM_BOT_TOKEN") or "").strip()
-        if not token:
-            problems.append("TELEGRAM_BOT_TOKEN is not set")
-        elif not TOKEN_RE.fullmatch(token):
-            problems.append("TELEGRAM_BOT_TOKEN does not look like a bot token (<id>:<secret>)")
+        token = required_setting(env, "TELEGRAM_BOT_TOKEN", problems, TOKEN_RE,
+                                 "does not look like a bot token (<id>:<secret>)")
         mode = (env.get("TELEGRAM_MODE") or "polling").strip().lower()
         if mode not in ("polling", "webhook"):
             problems.append(f"TELEGRAM_MODE must be polling or webhook, got {mode!r}")

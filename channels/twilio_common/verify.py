@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from channels.core import required_setting
+
 SIGNATURE_HEADER = "X-Twilio-Signature"
 _URL_RE = re.compile(r"https?://[^/\s?#]+(/[^\s?#]*)?")
 
@@ -49,14 +51,9 @@ class TwilioSettings:
         """
         env = os.environ if env is None else env
         problems: list[str] = []
-        token = (env.get("TWILIO_AUTH_TOKEN") or "").strip()
-        if not token:
-            problems.append("TWILIO_AUTH_TOKEN is not set")
-        base = (env.get("PUBLIC_BASE_URL") or "").strip().rstrip("/")
-        if not base:
-            problems.append("PUBLIC_BASE_URL is not set")
-        elif not _URL_RE.fullmatch(base):
-            problems.append(f"PUBLIC_BASE_URL must be an http(s) URL without query, got {base!r}")
+        token = required_setting(env, "TWILIO_AUTH_TOKEN", problems)
+        base = required_setting(env, "PUBLIC_BASE_URL", problems, _URL_RE, "must be an http(s) URL without query")
+        base = base.rstrip("/")
         if problems:
             raise MissingCredentials("; ".join(problems))
         return cls(auth_token=token, public_base_url=base,

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from typing import Any
 from xml.parsers.expat import ExpatError
 
-from channels.core import seconds_setting
+from channels.core import required_setting, seconds_setting
 
 MAX_SKEW_S = 300
 DEFAULT_REPLY_BUDGET_S, MAX_REPLY_BUDGET_S = 4.0, 4.5
@@ -80,16 +80,9 @@ class WeChatSettings:
         """
         env = os.environ if env is None else env
         problems: list[str] = []
-        token = (env.get("WECHAT_TOKEN") or "").strip()
-        if not token:
-            problems.append("WECHAT_TOKEN is not set")
-        elif not TOKEN_RE.fullmatch(token):
-            problems.append("WECHAT_TOKEN must be 3-32 letters or digits (as the WeChat console requires)")
-        app_id = (env.get("WECHAT_APP_ID") or "").strip()
-        if not app_id:
-            problems.append("WECHAT_APP_ID is not set")
-        elif not APP_ID_RE.fullmatch(app_id):
-            problems.append("WECHAT_APP_ID does not look like an AppID")
+        token = required_setting(env, "WECHAT_TOKEN", problems, TOKEN_RE,
+                                 "must be 3-32 letters or digits (as the WeChat console requires)")
+        app_id = required_setting(env, "WECHAT_APP_ID", problems, APP_ID_RE, "does not look like an AppID")
         aes_key = (env.get("WECHAT_ENCODING_AES_KEY") or "").strip() or None
         if aes_key and not AES_KEY_RE.fullmatch(aes_key):
             problems.append("WECHAT_ENCODING_AES_KEY must be the console's 43 letters and digits")
