@@ -16,6 +16,7 @@ import pwd
 import signal
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -158,6 +159,18 @@ def wait_http(url: str, service: Service | None, timeout: float) -> None:
     raise RuntimeError(f"{name} did not answer {url} within {timeout:.0f} s" + (f":\n{tail}" if tail else ""))
 
 
+def stop_on_signals() -> threading.Event:
+    """An event that SIGINT (Ctrl-C) or SIGTERM (a service manager) sets; installs the handlers."""
+    stop = threading.Event()
+
+    def _set(*_: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, _set)
+    signal.signal(signal.SIGTERM, _set)
+    return stop
+
+
 def supervise(services: Iterable[Service], *, grace_s: float = 15) -> int:
     """Start ``services`` and keep them running until one exits or SIGINT/SIGTERM; then stop all.
 
@@ -172,23 +185,17 @@ def supervise(services: Iterable[Service], *, grace_s: float = 15) -> int:
     for s in running:
         log.info("starting %s: %s", s.name, " ".join(s.cmd[1:4]))
         s.start()
-    stopping = False
-
-    def _stop(*_: object) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGINT, _stop)
-    signal.signal(signal.SIGTERM, _stop)
+    stop = stop_on_signals()
     code = 0
-    while not stopping:
+    while not stop.is_set():
         for s in running:
             ended = s.exit_code()
             if ended is not None:
                 log.error("%s exited with code %s; stopping the others", s.name, ended)
-                code, stopping = ended or 1, True
+                code = ended or 1
+                stop.set()
                 break
-        time.sleep(0.5)
+        stop.wait(0.5)
     for s in running:
         if s.alive():
             assert s.proc is not None

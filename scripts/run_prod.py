@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -27,6 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository: devtools, channels
 
 from devtools.prod_stack import REPO, Ports, ProdStack, missing_binaries
+from devtools.supervisor import stop_on_signals
 
 log = logging.getLogger("run_prod")
 RESTARTABLE = ("rasa-", "actions-", "app")
@@ -66,23 +66,16 @@ def main() -> int:
         log.error("no trained model (training failed or produced nothing); see above")
         return 2
     stack = ProdStack(root=REPO / "var" / "prod", model=model, ports=_ports())
-    stopping = False
-
-    def _stop(*_: object) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGINT, _stop)
-    signal.signal(signal.SIGTERM, _stop)
+    stop = stop_on_signals()
     try:
         log.info("starting PostgreSQL, Redis, migrations, nginx, 2 action servers, 2 Rasa servers, app server")
         stack.start()
         log.info("up: %s (public, nginx → app)  %s (core, nginx → Rasa)  logs in %s",
                  stack.public_url, stack.core_url, stack.root / "logs")
         last_retention = time.monotonic()
-        while not stopping:
+        while not stop.is_set():
             for name, svc in list(stack.services.items()):
-                if not svc.alive() and name.startswith(RESTARTABLE) and not stopping:
+                if not svc.alive() and name.startswith(RESTARTABLE) and not stop.is_set():
                     log.error("%s exited (code %s); restarting it", name, svc.proc.returncode if svc.proc else "?")
                     svc.start()
                 elif not svc.alive() and name in ("postgres", "redis", "nginx"):
@@ -91,7 +84,7 @@ def main() -> int:
             if time.monotonic() - last_retention > 86400:
                 log.info("retention: %s conversation(s) deleted", stack.retention() or "0")
                 last_retention = time.monotonic()
-            time.sleep(1)
+            stop.wait(1)
         return 0
     except RuntimeError as exc:
         log.error("start-up failed: %s", exc)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -24,16 +23,10 @@ from typing import Any
 import pytest
 
 from devtools.dovecot import DovecotServer, dovecot_unavailable_reason
+from devtools.supervisor import free_port
 
 MAILBOX_USER = "12345@citizen.example.test"
 MAILBOX_PASSWORD = "imap-test-password"
-
-
-def free_port() -> int:
-    """A free TCP port on loopback."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 # -- SMTP ------------------------------------------------------------------------------------

@@ -14,14 +14,8 @@ from collections.abc import Callable
 
 import pytest
 
-from channels.state import ChannelState
-from server.app import create_app
 from tests.channels.twilio_helpers import (
-    BASE,
-    TOKEN,
-    WORKDAY_MORNING,
     Caller,
-    FakeSender,
     post_signed,
     sms_form,
     texts_of,
@@ -30,24 +24,9 @@ from tests.channels.twilio_helpers import (
 
 pytestmark = [pytest.mark.rasa, pytest.mark.slow]
 
-AGENT = "+862012345678"
 _serial = itertools.count(1)
 
 
-@pytest.fixture
-def app_client(live_core, monkeypatch, tmp_path):
-    monkeypatch.setenv("RASA_URL", live_core.rasa_url)
-    monkeypatch.setenv("TWILIO_AUTH_TOKEN", TOKEN)
-    monkeypatch.setenv("PUBLIC_BASE_URL", BASE)
-    monkeypatch.setenv("HOTLINE_AGENT_NUMBER", AGENT)
-    for name in ("SMS_CORE_TIMEOUT", "VOICE_CORE_TIMEOUT", "CHAT_TIMEOUT"):
-        monkeypatch.setenv(name, "12")
-    for name in ("RELAY_TOKEN", "SMS_MAX_PARTS", "HOTLINE_AGENT_HOURS"):
-        monkeypatch.delenv(name, raising=False)
-    state = ChannelState(f"sqlite:///{tmp_path / 'channels.db'}")
-    app = create_app({"CHANNEL_STATE": state, "SMS_SENDER": FakeSender(), "CHANNEL_CLOCK": lambda: WORKDAY_MORNING})
-    yield app.test_client()
-    state.dispose()
 
 
 class Citizen:

@@ -12,16 +12,11 @@ import pytest
 import requests
 
 from channels.sms import segments
-from channels.state import ChannelState
 from channels.voice import texts as voice_texts
 from common.identity import number_hash
-from server.app import create_app
 from tests.channels.twilio_helpers import (
-    BASE,
-    TOKEN,
-    WORKDAY_MORNING,
+    AGENT,
     Caller,
-    FakeSender,
     post_signed,
     sms_form,
     texts_of,
@@ -30,29 +25,7 @@ from tests.channels.twilio_helpers import (
 
 pytestmark = [pytest.mark.rasa, pytest.mark.slow]
 
-AGENT = "+862012345678"
 SMS_PATH = "/channels/sms/webhook"
-
-
-@pytest.fixture
-def sender():
-    return FakeSender()
-
-
-@pytest.fixture
-def app_client(live_core, monkeypatch, tmp_path, sender):
-    monkeypatch.setenv("RASA_URL", live_core.rasa_url)
-    monkeypatch.setenv("TWILIO_AUTH_TOKEN", TOKEN)
-    monkeypatch.setenv("PUBLIC_BASE_URL", BASE)
-    monkeypatch.setenv("HOTLINE_AGENT_NUMBER", AGENT)
-    monkeypatch.setenv("SMS_CORE_TIMEOUT", "12")
-    monkeypatch.setenv("VOICE_CORE_TIMEOUT", "12")
-    for name in ("RELAY_TOKEN", "SMS_MAX_PARTS", "HOTLINE_AGENT_HOURS"):
-        monkeypatch.delenv(name, raising=False)
-    state = ChannelState(f"sqlite:///{tmp_path / 'channels.db'}")
-    app = create_app({"CHANNEL_STATE": state, "SMS_SENDER": sender, "CHANNEL_CLOCK": lambda: WORKDAY_MORNING})
-    yield app.test_client()
-    state.dispose()
 
 
 @pytest.fixture

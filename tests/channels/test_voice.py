@@ -13,6 +13,7 @@ from channels.voice.hours import AgentHours
 from common.identity import hash_sender
 from server.app import create_app
 from tests.channels.twilio_helpers import (
+    AGENT,
     BASE,
     SUNDAY_MORNING,
     TOKEN,
@@ -25,8 +26,6 @@ from tests.channels.twilio_helpers import (
     post_signed,
     twiml,
 )
-
-AGENT = "+862012345678"
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ BASE = "https://bot.example.gov.cn"
 SHANGHAI = dt.timezone(dt.timedelta(hours=8))
 # Tuesday 2026-12-01 10:00 in Shanghai: a working day inside the default agent hours.
 WORKDAY_MORNING = dt.datetime(2026, 12, 1, 10, 0, tzinfo=SHANGHAI)
+AGENT = "+862012345678"  # the hotline agents' number the voice channel dials
 SUNDAY_MORNING = dt.datetime(2026, 12, 6, 10, 0, tzinfo=SHANGHAI)
 
 
