@@ -41,12 +41,31 @@ class ApplicationStatus(StrEnum):
 
 
 class CaseStatus(StrEnum):
-    """Lifecycle of a complaint or suggestion case (工单)."""
+    """Lifecycle of a case (工单): received → assigned → in_progress → replied → closed.
+
+    ``transferred`` (sent back to the dispatcher by a department, with a reason) and
+    ``reopened`` (a dissatisfied citizen or staff) re-enter the flow; ``done`` is the
+    closed state of cases stored before the case desk existed and is read as closed.
+    """
 
     received = "received"
+    assigned = "assigned"
+    in_progress = "in_progress"
     transferred = "transferred"
     replied = "replied"
+    closed = "closed"
+    reopened = "reopened"
     done = "done"
+
+
+class CaseKind(StrEnum):
+    """What a citizen case is (the 12345 centre's 工单 types)."""
+
+    complaint = "complaint"
+    help = "help"
+    suggestion = "suggestion"
+    inquiry = "inquiry"
+    report = "report"
 
 
 BOOKING_STATUS_LABELS: dict[str, str] = {
@@ -67,9 +86,21 @@ APPLICATION_STATUS_LABELS: dict[str, str] = {
 
 CASE_STATUS_LABELS: dict[str, str] = {
     CaseStatus.received: "已受理",
-    CaseStatus.transferred: "已转交承办部门",
+    CaseStatus.assigned: "已派单至承办部门",
+    CaseStatus.in_progress: "承办部门处理中",
+    CaseStatus.transferred: "退回重新派单",
     CaseStatus.replied: "已答复",
+    CaseStatus.closed: "已办结",
+    CaseStatus.reopened: "已重新办理",
     CaseStatus.done: "已办结",
+}
+
+CASE_KIND_LABELS: dict[str, str] = {
+    CaseKind.complaint: "投诉",
+    CaseKind.help: "求助",
+    CaseKind.suggestion: "建议",
+    CaseKind.inquiry: "咨询留言",
+    CaseKind.report: "举报",
 }
 
 # FAQ topics (knowledge.validation.FAQ_TOPICS) as the citizen and the staff read them.
