@@ -46,14 +46,13 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Text
 
 import sqlalchemy as sa
-from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from cryptography.fernet import InvalidToken, MultiFernet
 from rasa.core.tracker_store import SQLTrackerStore
 from rasa.shared.core.constants import ACTION_LISTEN_NAME, ACTION_SESSION_START_NAME
 from rasa.shared.core.events import ActionExecuted, ConversationPaused, Event, SessionStarted, SlotSet, UserUttered
@@ -62,6 +61,7 @@ from rasa.shared.nlu.constants import INTENT_NAME_KEY
 
 from bot import rasa_speedups
 from common.pii import mask_value, value_contains_pii
+from common.sealing import load_key_file, make_sealer
 
 logger = logging.getLogger(__name__)
 
@@ -145,31 +145,6 @@ def cut_candidates(events: Sequence[Event], start: int, keep_turns: int, compact
             if not event.hide_rule_turn:
                 ml_turns += 1
     return found
-
-
-def load_key_file(path: Path) -> str:
-    """Read the key in ``path``; create it (mode 0600) with a fresh key when absent."""
-    path = Path(path)
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(Fernet.generate_key().decode("ascii") + "\n")
-        logger.info("tracker store: created a new PII sealing key in %s", path)
-    return path.read_text(encoding="ascii").strip()
-
-
-def make_sealer(key_spec: str) -> MultiFernet:
-    """A Fernet sealer from one key or several comma-separated keys (first one seals)."""
-    keys = [k.strip() for k in key_spec.split(",") if k.strip()]
-    if not keys:
-        raise ValueError("no PII sealing key given")
-    try:
-        return MultiFernet([Fernet(k.encode("ascii")) for k in keys])
-    except (ValueError, TypeError) as exc:
-        raise ValueError("the PII sealing key is not a valid Fernet key "
-                         "(generate one with: python -c 'from cryptography.fernet import Fernet;"
-                         "print(Fernet.generate_key().decode())')") from exc
 
 
 class EventMasker:
