@@ -22,6 +22,7 @@ from sqlalchemy import select
 
 from common.clock import city_today
 from console.models import FaqProposal, ProposalStatus, ReviewEvent
+from knowledge.channel_forms import faq_problems
 from knowledge.db import session_scope
 from knowledge.models import AuditEntry, Faq, FaqStatus, Service
 from knowledge.repository import KnowledgeRepository, NotFound, snapshot
@@ -231,9 +232,14 @@ class ReviewWorkflow:
         """Publish the submitted FAQ (or apply its submitted proposal); live at once.
 
         Raises:
-            WorkflowError: nothing is submitted, or ``actor`` is one of its authors.
+            WorkflowError: nothing is submitted, ``actor`` is one of its authors, or the
+                short SMS and spoken forms of what would be published are missing or too long.
         """
         faq, proposal = self._pending(faq_id, actor)
+        content = proposal_preview(faq, proposal) if proposal is not None else content_of(snapshot(faq))
+        problems = faq_problems(content)
+        if problems:
+            raise WorkflowError("短信版或语音版不符合要求，不能发布：" + "；".join(problems))
         with session_scope(self.repo.factory) as s:
             if proposal is not None:
                 faq = self.repo.update_faq(faq_id, dict(proposal.data), actor=actor,

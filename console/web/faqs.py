@@ -19,12 +19,17 @@ from console.web.diff import field_diffs
 from console.web.forms import FaqForm, choices
 from console.web.security import actor, requires
 from console.workflow import EXPIRY_WINDOW_DAYS, FAQ_CONTENT_FIELDS, WorkflowError, proposal_preview
+from knowledge import channel_forms
 from knowledge.models import Faq, FaqStatus
 from knowledge.repository import NotFound
 from knowledge.validation import ValidationError
 
 bp = Blueprint("staff_faqs", __name__, url_prefix="/staff", template_folder="../templates")
 PAGE_SIZE = 50
+
+
+def _limits() -> dict[str, int]:
+    return {"sms_max": channel_forms.SMS_MAX_UNITS, "spoken_max": int(channel_forms.SPOKEN_MAX_SECONDS)}
 
 
 def _get_faq(faq_id: int) -> Faq:
@@ -109,7 +114,7 @@ def create() -> Any:
                 casework_repo().set_unanswered_status(inbox_ids, "drafted")
             flash(f"草稿 #{faq.id} 已保存。提交审核并经他人批准后才会对市民生效。", "success")
             return redirect(url_for("staff_faqs.detail", faq_id=faq.id))
-    return render_template("staff/faq_form.html", form=form, faq=None, inbox_ids=inbox_ids)
+    return render_template("staff/faq_form.html", form=form, faq=None, inbox_ids=inbox_ids, **_limits())
 
 
 @bp.get("/faqs/<int:faq_id>")
@@ -131,7 +136,8 @@ def detail(faq_id: int) -> Any:
             service = None
     return render_template("staff/faq_detail.html", faq=faq, proposal=proposal, diffs=diffs,
                            events=wf.review_events(faq_id), authors=wf.authors(faq_id), service=service,
-                           live=faq.is_live(city_today()), topic_labels=TOPIC_LABELS)
+                           live=faq.is_live(city_today()), topic_labels=TOPIC_LABELS,
+                           short_problems=channel_forms.faq_problems(faq))
 
 
 def _content(faq: Faq) -> dict[str, Any]:
@@ -155,6 +161,8 @@ def edit(faq_id: int) -> Any:
         form.question.data = data["question"]
         form.alternatives.data = "\n".join(data["alternatives"] or [])
         form.answer.data = data["answer"]
+        form.sms_text.data = data.get("sms_text") or ""
+        form.spoken_text.data = data.get("spoken_text") or ""
         form.service_id.data = data["service_id"] or ""
         form.topic.data = data["topic"]
         form.owner_department.data = data["owner_department"]
@@ -173,7 +181,7 @@ def edit(faq_id: int) -> Any:
             else:
                 flash("修改已保存为待提交的变更；已发布的答案在审核通过前保持不变。", "success")
             return redirect(url_for("staff_faqs.detail", faq_id=faq_id))
-    return render_template("staff/faq_form.html", form=form, faq=faq, inbox_ids=[])
+    return render_template("staff/faq_form.html", form=form, faq=faq, inbox_ids=[], **_limits())
 
 
 def _step(faq_id: int, fn: Any, done: str) -> Any:
@@ -268,26 +276,34 @@ def rollback(faq_id: int, version: int) -> Any:
 def preview(faq_id: int) -> Any:
     """The answer (or its pending change with ``?proposed=1``) as each channel would deliver it."""
     faq = _get_faq(faq_id)
-    text = faq.answer
+    content = _content(faq)
     proposal = workflow().open_proposal(faq_id)
     if request.args.get("proposed") and proposal is not None:
-        text = proposal_preview(faq, proposal)["answer"]
-    return _render_preview(faq.question, text, back=url_for("staff_faqs.detail", faq_id=faq_id))
+        content = proposal_preview(faq, proposal)
+    return _render_preview(faq.question, content["answer"], back=url_for("staff_faqs.detail", faq_id=faq_id),
+                           sms_text=content.get("sms_text") or "", spoken_text=content.get("spoken_text") or "")
 
 
 @bp.post("/faqs/preview")
 @requires("view")
 def preview_text() -> Any:
     """Preview of an answer being written (from the edit form; nothing is saved)."""
-    return _render_preview(request.form.get("question", ""), request.form.get("answer", "")[:20000], back=None)
+    form = request.form
+    return _render_preview(form.get("question", ""), form.get("answer", "")[:20000], back=None,
+                           sms_text=form.get("sms_text", "")[:500], spoken_text=form.get("spoken_text", "")[:500])
 
 
-def _render_preview(question: str, text: str, back: str | None) -> Any:
+def _render_preview(question: str, text: str, back: str | None, sms_text: str = "", spoken_text: str = "") -> Any:
     # The SMS and voice renderings come from the channels themselves, handed over by the app server.
     render_channels = current_app.extensions.get("channel_preview")
     previews = render_channels(text) if render_channels else None
+    short = {"sms": sms_text.strip(), "sms_units": channel_forms.sms_units(sms_text.strip()),
+             "sms_max": channel_forms.SMS_MAX_UNITS, "sms_problems": channel_forms.sms_problems(sms_text),
+             "spoken": spoken_text.strip(), "spoken_seconds": channel_forms.spoken_seconds(spoken_text.strip()),
+             "spoken_max": channel_forms.SPOKEN_MAX_SECONDS,
+             "spoken_problems": channel_forms.spoken_problems(spoken_text)}
     return render_template(
-        "staff/preview.html", question=question, text=text, back=back, previews=previews,
+        "staff/preview.html", question=question, text=text, back=back, previews=previews, short=short,
         links=channel_preview.urls(text), segments=channel_preview.link_segments(text))
 
 

@@ -41,6 +41,8 @@ class FaqForm(FlaskForm):
     question = StringField("标准问题", validators=[DataRequired(), Length(max=1000)])
     alternatives = TextAreaField("其他问法（每行一个）", validators=[Optional()])
     answer = TextAreaField("答案", validators=[DataRequired(), Length(max=20000)])
+    sms_text = TextAreaField("短信简答", validators=[Optional(), Length(max=500)])
+    spoken_text = TextAreaField("语音版（热线朗读）", validators=[Optional(), Length(max=500)])
     service_id = SelectField("关联服务", choices=[], validate_choice=False)
     topic = SelectField("主题", choices=choices([(t, TOPIC_LABELS[t]) for t in FAQ_TOPICS]), default="other")
     owner_department = StringField("责任部门", validators=[Optional(), Length(max=200)])
@@ -53,6 +55,8 @@ class FaqForm(FlaskForm):
             "question": self.question.data,
             "alternatives": [ln.strip() for ln in (self.alternatives.data or "").splitlines() if ln.strip()],
             "answer": self.answer.data,
+            "sms_text": (self.sms_text.data or "").strip(),
+            "spoken_text": (self.spoken_text.data or "").strip(),
             "service_id": self.service_id.data or None,
             "topic": self.topic.data,
             "owner_department": self.owner_department.data or "",

@@ -110,6 +110,8 @@ def test_editor_writes_reviewer_approves_and_the_answer_is_served(live_server, b
     page.fill("#question", QUESTION)
     page.fill("#alternatives", "护照可唔可以叫屋企人帮手拎\n护照委托别人领取")
     page.fill("#answer", ANSWER)
+    page.fill("#sms_text", "可以委托他人凭委托书和双方身份证代领护照。")
+    page.fill("#spoken_text", "可以委托别人代领，带上委托书和双方身份证。")
     page.select_option("#service_id", "passport")
     page.select_option("#topic", "other")
     page.click("#save")

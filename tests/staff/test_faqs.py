@@ -14,11 +14,14 @@ from tests.staff.conftest import as_user, login, post
 
 NEW_Q = "宠物犬办理养犬登记证要带什么"
 NEW_A = "办理养犬登记需携带犬只免疫证明、养犬人身份证和犬只照片，到居住地派出所办理。"
+SHORT = {"sms_text": "带犬只免疫证明、身份证和犬只照片，到居住地派出所办理。",
+         "spoken_text": "请带犬只免疫证明、身份证和犬只照片，到居住地派出所办理。"}
 
 
 def new_faq(client, question: str = NEW_Q, answer: str = NEW_A, **extra) -> int:
     res = post(client, "/staff/faqs/new", {"question": question, "answer": answer, "topic": "materials",
-                                           "alternatives": "养狗要办什么证\n狗证怎么办", "service_id": "", **extra})
+                                           "alternatives": "养狗要办什么证\n狗证怎么办", "service_id": "", **SHORT,
+                                           **extra})
     assert res.status_code == 302, res.get_data(as_text=True)[:2000]
     return int(re.search(r"/staff/faqs/(\d+)", res.headers["Location"]).group(1))
 
@@ -88,7 +91,7 @@ def test_editing_a_submission_makes_the_editor_an_author(client, staff):
     faq_id = new_faq(client)
     switch(client, "reviewer")
     post(client, f"/staff/faqs/{faq_id}/edit",
-         {"question": NEW_Q, "answer": NEW_A + "（已核实）", "topic": "materials"})
+         {"question": NEW_Q, "answer": NEW_A + "（已核实）", "topic": "materials", **SHORT})
     post(client, f"/staff/faqs/{faq_id}/submit")
     assert "reviewer" in staff.workflow.authors(faq_id)
     post(client, f"/staff/faqs/{faq_id}/approve")
@@ -118,7 +121,8 @@ def test_edit_of_a_published_faq_waits_for_review_while_the_old_answer_is_served
     res = post(client, f"/staff/faqs/{faq.id}/edit", {
         "question": faq.question, "answer": "新的护照答案：请先网上预约。", "topic": faq.topic,
         "alternatives": "\n".join(faq.alternatives), "service_id": faq.service_id,
-        "owner_department": faq.owner_department, "effective_from": str(faq.effective_from or "")})
+        "owner_department": faq.owner_department, "effective_from": str(faq.effective_from or ""),
+        "sms_text": faq.sms_text, "spoken_text": faq.spoken_text})
     assert res.status_code == 302
     assert staff.knowledge.get_faq(faq.id).answer == old_answer  # still served as before
     post(client, f"/staff/faqs/{faq.id}/submit")
@@ -229,3 +233,29 @@ def test_editor_cannot_edit_services_but_can_read_them(client):
 def test_login_then_unknown_faq_is_404(client):
     login(client, "editor")
     assert client.get("/staff/faqs/999999").status_code == 404
+
+
+def test_approve_is_refused_while_the_short_forms_are_missing_or_too_long(client, staff):
+    as_user(client, "editor")
+    faq_id = new_faq(client, question="短信版缺失的问题", sms_text="", spoken_text="（括号）" + "很长的语音" * 20)
+    post(client, f"/staff/faqs/{faq_id}/submit")
+    switch(client, "reviewer")
+    page = post(client, f"/staff/faqs/{faq_id}/approve", follow_redirects=True).get_data(as_text=True)
+    assert "不能发布" in page and "缺少短信版" in page and "语音版不要用括号" in page
+    assert "待审核" in client.get(f"/staff/faqs/{faq_id}").get_data(as_text=True)
+    switch(client, "editor")
+    post(client, f"/staff/faqs/{faq_id}/edit", {"question": "短信版缺失的问题", "answer": NEW_A, "topic": "materials",
+                                               "service_id": "", **SHORT})
+    post(client, f"/staff/faqs/{faq_id}/submit")
+    switch(client, "reviewer")
+    page = post(client, f"/staff/faqs/{faq_id}/approve", follow_redirects=True).get_data(as_text=True)
+    assert "已发布" in page
+
+
+def test_preview_shows_the_short_forms_with_their_measures(client, staff):
+    as_user(client, "editor")
+    res = post(client, "/staff/faqs/preview", {"question": "问", "answer": NEW_A, "sms_text": "长" * 60,
+                                               "spoken_text": SHORT["spoken_text"]})
+    page = res.get_data(as_text=True)
+    assert 'id="preview-sms-short"' in page and "60 / 55 字" in page and "超过 55 字" in page
+    assert "符合热线朗读的要求" in page
