@@ -13,7 +13,8 @@ FIELD_LABELS = {
     "status": "状态", "name": "服务名称", "category": "类别", "audience": "服务对象", "department": "主管部门",
     "summary": "简介", "keywords": "关键词", "eligibility": "办理条件", "materials": "所需材料", "steps": "办理流程",
     "locations": "办理地点", "time_limit": "办理时限", "fees": "收费标准", "online_url": "网上办理地址",
-    "forms": "表格", "legal_basis": "法律依据",
+    "forms": "表格", "legal_basis": "法律依据", "sms_text": "短信简答", "spoken_text": "语音版",
+    "channel_forms": "各栏目的短信版和语音版", "online_only": "只能网上办理", "online_route": "网上办理途径",
 }
 
 

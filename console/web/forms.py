@@ -84,9 +84,11 @@ class ServiceForm(FlaskForm):
     online_url = StringField("网上办理地址", validators=[Optional(), Length(max=500)])
     forms = TextAreaField("表格（每行：名称 | 网址）", validators=[Optional()])
     legal_basis = TextAreaField("法律依据（每行一项）", validators=[Optional()])
+    online_only = BooleanField("只能网上办理（不接受窗口预约）")
+    online_route = StringField("网上办理途径", validators=[Optional(), Length(max=300)])
 
-    def data_dict(self) -> dict[str, object]:
-        """The record for the repository."""
+    def data_dict(self, channel_forms: dict[str, dict[str, str]] | None = None) -> dict[str, object]:
+        """The record for the repository, with the per-section short forms edited beside the guide."""
         def lines(value: str | None) -> list[str]:
             return [ln.strip() for ln in (value or "").splitlines() if ln.strip()]
 
@@ -101,6 +103,8 @@ class ServiceForm(FlaskForm):
             "materials": lines(self.materials.data), "steps": lines(self.steps.data),
             "locations": self.locations.data, "time_limit": self.time_limit.data, "fees": self.fees.data,
             "online_url": self.online_url.data or "", "forms": forms, "legal_basis": lines(self.legal_basis.data),
+            "online_only": bool(self.online_only.data), "online_route": (self.online_route.data or "").strip(),
+            "channel_forms": channel_forms or {},
         }
 
 

@@ -10,9 +10,10 @@ from common.status import TOPIC_LABELS
 from common.textnorm import normalize
 from console.web import flash_errors
 from console.web.deps import knowledge_repo, workflow
-from console.web.diff import field_diffs
+from console.web.diff import FIELD_LABELS, field_diffs
 from console.web.forms import ServiceForm
 from console.web.security import actor, requires
+from knowledge import channel_forms
 from knowledge.models import Service
 from knowledge.repository import NotFound
 from knowledge.validation import ValidationError
@@ -63,12 +64,12 @@ def create() -> Any:
     """A new service guide."""
     form = ServiceForm()
     if form.validate_on_submit():
-        data = form.data_dict()
+        data = form.data_dict(_posted_channel_forms())
         if any(s.id == data["id"] for s in knowledge_repo().list_services()):
             flash(f"服务编号已存在：{data['id']}", "error")
         else:
             return _save(data, "已新建服务。")
-    return render_template("staff/service_form.html", form=form, svc=None)
+    return render_template("staff/service_form.html", form=form, svc=None, **_short_forms_context(None))
 
 
 @bp.route("/<service_id>/edit", methods=["GET", "POST"])
@@ -86,11 +87,35 @@ def edit(service_id: str) -> Any:
         for name in ("keywords", "materials", "steps", "legal_basis"):
             getattr(form, name).data = "\n".join(getattr(svc, name))
         form.forms.data = "\n".join(f"{f['name']} | {f.get('url', '')}" for f in svc.forms)
+        form.online_only.data = svc.online_only
+        form.online_route.data = svc.online_route
     if form.validate_on_submit():
-        data = form.data_dict()
+        data = form.data_dict(_posted_channel_forms())
         data["id"] = svc.id  # the catalog id never changes
         return _save(data, "已保存，立即生效。")
-    return render_template("staff/service_form.html", form=form, svc=svc)
+    return render_template("staff/service_form.html", form=form, svc=svc, **_short_forms_context(svc))
+
+
+def _posted_channel_forms() -> dict[str, dict[str, str]]:
+    """The per-section SMS and spoken forms of the posted service form (empty sections left out)."""
+    out: dict[str, dict[str, str]] = {}
+    for section in channel_forms.GUIDE_SECTIONS:
+        entry = {key: request.form.get(f"cf_{section}_{key}", "").strip()[:500] for key in channel_forms.FORM_KEYS}
+        if any(entry.values()):
+            out[section] = entry
+    return out
+
+
+def _short_forms_context(svc: Any) -> dict[str, Any]:
+    """Rows of the short-forms table: section, label, current SMS and spoken form, problems."""
+    current = _posted_channel_forms() if request.method == "POST" else dict(getattr(svc, "channel_forms", None) or {})
+    rows = []
+    for section in channel_forms.GUIDE_SECTIONS:
+        entry = current.get(section) or {}
+        sms, spoken = str(entry.get("sms", "")), str(entry.get("spoken", ""))
+        rows.append({"section": section, "label": FIELD_LABELS.get(section, section), "sms": sms, "spoken": spoken,
+                     "problems": channel_forms.sms_problems(sms) + channel_forms.spoken_problems(spoken)})
+    return {"short_rows": rows, "sms_max": channel_forms.SMS_MAX_UNITS}
 
 
 def _save(data: dict[str, Any], done: str) -> Any:
@@ -100,6 +125,10 @@ def _save(data: dict[str, Any], done: str) -> Any:
         flash_errors(exc.errors)
         return redirect(request.url)
     flash(done, "success")
+    problems = channel_forms.service_problems(svc.channel_forms)
+    if problems:
+        flash("短信版或语音版须补齐或改短（知识库检查会报错）：" + "；".join(problems[:6])
+              + ("……" if len(problems) > 6 else ""), "error")
     return redirect(url_for("staff_services.detail", service_id=svc.id))
 
 

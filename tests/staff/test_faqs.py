@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import html
 import re
 
 import pytest
@@ -259,3 +260,32 @@ def test_preview_shows_the_short_forms_with_their_measures(client, staff):
     page = res.get_data(as_text=True)
     assert 'id="preview-sms-short"' in page and "60 / 55 字" in page and "超过 55 字" in page
     assert "符合热线朗读的要求" in page
+
+
+def test_service_form_carries_the_short_forms_and_the_online_route(client, staff):
+    """Saving the guide as the browser posts it keeps every section's short forms; edits land."""
+    svc = staff.knowledge.get_service("passport")
+    assert svc.channel_forms  # seeded
+    as_user(client, "reviewer")
+    page = client.get("/staff/services/passport/edit").get_data(as_text=True)
+    posted = {name: html.unescape(value) for name, value in
+              re.findall(r'<textarea name="(cf_\w+)"[^>]*>(.*?)</textarea>', page, flags=re.S)}
+    assert len(posted) == 14 and posted["cf_fees_sms"] == svc.channel_forms["fees"]["sms"]
+    posted["cf_fees_sms"] = "护照每本120元。"
+    data = {"id": "passport", "name": svc.name, "category": svc.category, "audience": svc.audience.value,
+            "department": svc.department, "summary": svc.summary, "keywords": "\n".join(svc.keywords),
+            "eligibility": svc.eligibility, "materials": "\n".join(svc.materials), "steps": "\n".join(svc.steps),
+            "locations": svc.locations, "time_limit": svc.time_limit, "fees": svc.fees, "online_url": svc.online_url,
+            "forms": "\n".join(f"{f['name']} | {f['url']}" for f in svc.forms),
+            "legal_basis": "\n".join(svc.legal_basis), "online_route": svc.online_route, **posted}
+    if svc.online_only:
+        data["online_only"] = "y"
+    assert post(client, "/staff/services/passport/edit", data).status_code == 302
+    after = staff.knowledge.get_service("passport")
+    assert after.channel_forms["fees"]["sms"] == "护照每本120元。"
+    assert {k: v for k, v in after.channel_forms.items() if k != "fees"} == \
+        {k: v for k, v in svc.channel_forms.items() if k != "fees"}
+    assert (after.online_only, after.online_route) == (svc.online_only, svc.online_route)
+    posted["cf_fees_spoken"] = "（括号）"
+    page = post(client, "/staff/services/passport/edit", {**data, **posted}, follow_redirects=True)
+    assert "语音版不要用括号" in page.get_data(as_text=True)
