@@ -8,7 +8,8 @@ letters, digits; a salutation blanked by ``SalutationBlanker`` does not count), 
 placed after ``FallbackClassifier``, takes the best-ranked substantive intent instead (a guide, a
 complaint, a person, a booking task, or the status lookup when the message carries the entity it
 needs, see ``needs_entity``), else ``default``. A letter of ``min_content_long`` characters is not
-a thank-you, a yes or no, a slot answer or a rating either (``reroute_long``). Short messages are
+a thank-you, a yes or no, a slot answer, a rating or small talk out of scope either
+(``reroute_long``): a letter that long is a citizen's request or a case for a department. Short messages are
 never touched, so "你好", "在吗", "谢谢，材料我截图了" and the answers to form questions keep their
 intents.
 """
@@ -66,7 +67,7 @@ class IntentGuard(MessageRewriter):
             "min_content": 20,
             "reroute": ["greet", "goodbye", "nlu_fallback"],
             "min_content_long": 60,
-            "reroute_long": ["thank", "affirm", "deny", "inform", "rate"],
+            "reroute_long": ["thank", "affirm", "deny", "inform", "rate", "out_of_scope"],
             "substantive": ["ask_service_guide", "complain", "request_human", "book_appointment",
                             "cancel_appointment", "query_appointment", "check_application_status"],
             "needs_entity": {"check_application_status": "application_no"},

@@ -68,3 +68,22 @@ def test_a_long_letter_to_the_leaders_is_not_a_greeting(nlu):
     result = nlu.one(LETTER)
     assert result["intent"]["name"] in SUBSTANTIVE
     assert result["intent"]["name"] != "greet"
+
+
+# Questions about public works and plans (written for this test, not in the training data): a case
+# for the owning department, never the citizen's own status lookup and never out of scope.
+PUBLIC_AFFAIRS = ["请问我们街道那个旧楼改造项目推进到哪一步了", "东环路的人行天桥几时建好",
+                  "我们村被划进征收范围了吗，什么时候公示", "新建的文化馆什么时候可以进去参观",
+                  "学校旁边那块地以后是建公园还是建楼"]
+LONG_SUGGESTION = ("我想提一个建议：很多老人不会用手机扫码，去医院挂号、坐公交都很不方便，希望各个窗口和车上"
+                   "都保留现金和人工服务，别让老年人被数字化落下，也希望社区多办几次手机使用培训班。")
+
+
+def test_public_works_questions_are_cases_not_status_lookups(nlu):
+    results = nlu.parse(PUBLIC_AFFAIRS)
+    landed = [(q, r["intent"]["name"]) for q, r in zip(PUBLIC_AFFAIRS, results, strict=False)]
+    assert all(intent in SUBSTANTIVE - {"check_application_status"} for _, intent in landed), landed
+
+
+def test_a_long_suggestion_is_never_out_of_scope(nlu):
+    assert nlu.one(LONG_SUGGESTION)["intent"]["name"] in SUBSTANTIVE
