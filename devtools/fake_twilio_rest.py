@@ -170,11 +170,18 @@ def _handler(api: FakeTwilioRest) -> type[BaseHTTPRequestHandler]:
 
         def _send(self, status: int, data: dict[str, Any]) -> None:
             raw = json.dumps(data).encode()
-            self.send_response(status)
+            try:
+                self.send_response(status)
+            except (BrokenPipeError, ConnectionResetError):
+                self.close_connection = True
+                return
             self.send_header("Content-Type", "application/json; charset=utf-8")
             self.send_header("Content-Length", str(len(raw)))
             self.end_headers()
-            self.wfile.write(raw)
+            try:
+                self.wfile.write(raw)
+            except (BrokenPipeError, ConnectionResetError):  # the caller was killed while waiting
+                self.close_connection = True
 
         def _authorised(self, account: str) -> bool:
             expected = base64.b64encode(f"{api.account_sid}:{api.auth_token}".encode()).decode()

@@ -155,6 +155,8 @@ class OutboxWorker:
             if claimed.reconcile_since is not None:
                 ref = sender.find_notice(notice, claimed.reconcile_since)
                 if ref:
+                    log.info("outbox: id=%s channel=%s already delivered by an earlier attempt, not sent again",
+                             claimed.id, claimed.channel)
                     return Outcome.RECONCILED if outbox.mark_sent(claimed, ref) else Outcome.LOST_LEASE
             until = policy.held_until(claimed.channel, utcnow())
             if until is not None:
