@@ -2,6 +2,7 @@
 
 Counted at the Twilio stand-in: after a restart every notice was accepted exactly once.
 """
+# ruff: noqa: F811 - pytest fixtures imported from tests.channels.mailkit are used as arguments
 
 from __future__ import annotations
 
@@ -18,9 +19,11 @@ from cryptography.fernet import Fernet
 
 from casework.outbox import NoticeStatus, Outbox, OutboxPolicy
 from common.sealing import Sealer, make_sealer
+from devtools.dovecot import DovecotServer
 from devtools.fake_twilio_rest import FakeTwilioRest
 from devtools.fake_twilio_rest import serve as serve_twilio
 from devtools.outbox_kit import start_worker, worker_env, write_config
+from tests.channels.mailkit import SmtpServer, dovecot, mail_env, mailbox_state, smtp_server  # noqa: F401
 
 pytestmark = pytest.mark.slow
 LEASE_S = 3.0
@@ -51,11 +54,12 @@ def kill(proc: subprocess.Popen[bytes]) -> None:
     proc.wait(timeout=10)
 
 
-def wait_all_sent(outbox: Outbox, n: int, timeout: float = 60.0) -> None:
+def wait_all_sent(outbox: Outbox, n: int, timeout: float = 60.0, log_path: Path | None = None) -> None:
     deadline = time.time() + timeout
     while time.time() < deadline and outbox.counts().get("sent", 0) < n:
         time.sleep(0.1)
-    assert outbox.counts() == {"sent": n}
+    assert outbox.counts() == {"sent": n}, log_path.read_text() if log_path else ""
+
 
 
 def queue(outbox: Outbox, n: int) -> list[str]:
@@ -111,3 +115,33 @@ def test_the_worker_refuses_a_bad_setting_with_one_clear_line(setup: tuple[Outbo
     res = subprocess.run([sys.executable, "-m", "server.outbox_worker"], env={**env, "OUTBOX_POLL_S": "never"}, cwd=Path(__file__).resolve().parents[2],
                          capture_output=True, text=True, timeout=60)
     assert res.returncode == 2 and "OUTBOX_POLL_S" in res.stderr
+
+
+def test_a_mail_notice_killed_mid_send_is_sent_once_in_its_thread(
+        setup: tuple[Outbox, dict[str, str]], tmp_path: Path, dovecot: DovecotServer, smtp_server: SmtpServer) -> None:
+    """SMTP holds the DATA of the first attempt; the worker is killed; the restart sends it exactly once."""
+    outbox, env = setup
+    env = {**env, **mail_env(dovecot, smtp_server, "http://127.0.0.1:9", env["CHANNELS_DB_URL"])}
+    outbox.enqueue(key="case_replied:TS9:1", kind="case_replied", channel="mail", recipient="zhao@example.cn",
+                   body="您的来信已答复。", subject="关于您的来信的答复", thread="<letter-9@example.cn>")
+    recorder = smtp_server.recorder
+    recorder.stall_next = True
+    log_path = tmp_path / "worker.log"
+    first = start_worker(env, log_path)
+    try:
+        assert recorder.stalled.wait(60), log_path.read_text()
+        kill(first)
+    finally:
+        if first.poll() is None:
+            first.kill()
+    recorder.release.set()  # the held attempt is refused (451): it never left
+    second = start_worker(env, log_path)
+    try:
+        wait_all_sent(outbox, 1, timeout=LEASE_S + 30, log_path=log_path)
+        time.sleep(1.0)
+    finally:
+        second.send_signal(signal.SIGTERM)
+        second.wait(timeout=15)
+    [mail] = recorder.messages
+    assert mail["In-Reply-To"] == "<letter-9@example.cn>"
+    assert sorted(mailbox_state(dovecot, "Sent")) and len(mailbox_state(dovecot, "Sent")) == 1
