@@ -250,3 +250,18 @@ def test_a_web_chat_notice_is_shown_once_when_the_session_opens_the_chat(
     assert bad.status_code == 400 and "会话" in bad.get_json()["message"]
     page = client.get("/chat/")
     assert b"api/notices" in page.data  # the page asks for them when it loads
+
+
+def test_the_worker_starts_the_senders_whose_settings_are_complete(state: ChannelState,
+                                                                   twilio: FakeTwilioRest) -> None:
+    from server.outbox_worker import build_senders
+
+    assert set(build_senders({}, state)) == {"webchat"}
+    twilio_env = {"TWILIO_ACCOUNT_SID": twilio.account_sid, "TWILIO_AUTH_TOKEN": twilio.auth_token,
+                  "TWILIO_SMS_FROM": SMS_FROM, "TWILIO_API_BASE_URL": twilio.url,
+                  "TELEGRAM_BOT_TOKEN": "123456789:AAEfakeTokenForLocalTestsOnly_abcdefgh"}
+    senders = build_senders(twilio_env, state)
+    assert set(senders) == {"webchat", "sms", "telegram"}
+    assert senders["sms"].sms.client.api.base_url == twilio.url
+    with pytest.raises(ValueError, match="TWILIO_API_BASE_URL"):
+        build_senders({**twilio_env, "TWILIO_API_BASE_URL": "ftp://x"}, state)
