@@ -5,7 +5,8 @@ by the bot mailbox's Sent folder (IMAP ``SEARCH HEADER Message-ID``): the copy i
 after SMTP accepted the mail. A worker killed between that acceptance and the copy sends the
 mail again with the same Message-ID, which mail clients show as one message. Replies carry
 ``In-Reply-To``/``References`` of the citizen's letter and ``Auto-Submitted: auto-replied`` so
-the citizen's auto-responders do not answer them. Opted-out addresses are refused.
+the citizen's auto-responders do not answer them. A mail SMTP accepted counts as sent even when
+the copy to Sent fails (logged); the copy is only the record a restarted worker reads. Opted-out addresses are refused.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from email.message import EmailMessage
 from email.utils import formatdate, parseaddr
 
 from imapclient import IMAPClient
+from imapclient.exceptions import IMAPClientError
 
 from channels.mail.verify import MailSettings
 from channels.mail.worker import CHANNEL, IMAP_TIMEOUT_S, SmtpSender
@@ -91,11 +93,14 @@ class MailNoticeSender:
             raise NoticeRefused("opted out")
         msg = self.build(notice)
         self.smtp.send(msg)
-        client = self._imap()
-        try:
-            client.append(self.sent_folder, msg.as_bytes(), flags=[b"\\Seen"])
-        finally:
-            client.logout()
+        try:  # SMTP accepted it: it is sent; the copy in Sent is the record a restart reads
+            client = self._imap()
+            try:
+                client.append(self.sent_folder, msg.as_bytes(), flags=[b"\\Seen"])
+            finally:
+                client.logout()
+        except (OSError, IMAPClientError) as exc:
+            log.warning("mail-notice: sent but not copied to %s (%s)", self.sent_folder, type(exc).__name__)
         log.info("mail-notice: sent message_id=%s to=%s", msg["Message-ID"], hash_sender(address))
         return str(msg["Message-ID"])
 

@@ -14,6 +14,8 @@ import asyncio
 import datetime as dt
 import logging
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from channels.outbound import Notice, NoticeRefused, notice_digest
 from channels.state import ChannelState
 from channels.telegram.verify import TelegramSettings
@@ -73,7 +75,10 @@ class TelegramNoticeSender:
                 raise NoticeRefused("chat not found") from exc
             raise
         ref = f"{chat_id}:{message_id}"
-        self.state.put_note(CHANNEL, RECORDS, notice_digest(notice.key), {"ref": ref}, ttl_s=RECORD_TTL_S)
+        try:  # Telegram has it: it is sent; this record is what a restarted worker reads
+            self.state.put_note(CHANNEL, RECORDS, notice_digest(notice.key), {"ref": ref}, ttl_s=RECORD_TTL_S)
+        except SQLAlchemyError as exc:
+            log.warning("telegram-notice: sent but the attempt record failed (%s)", type(exc).__name__)
         log.info("telegram-notice: sent message_id=%s sender=%s", message_id, who)
         return ref
 
