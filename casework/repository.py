@@ -32,6 +32,8 @@ from casework.models import (
     UnansweredQuestion,
     VerificationAttempt,
 )
+from casework.notices import application_status_changed
+from casework.outbox import Outbox
 from common.clock import CITY_TZ, city_now, city_today
 from common.status import ApplicationStatus
 from knowledge.db import SessionBacked, session_scope
@@ -78,6 +80,19 @@ class CaseworkRepository(SessionBacked):
     Args:
         factory: a sessionmaker; defaults to the configured database (built lazily).
     """
+
+    _outbox: Outbox | None = None
+
+    @property
+    def outbox(self) -> Outbox:
+        """Where status notices are queued (default: the outbox on this repository's database)."""
+        if self._outbox is None:
+            self._outbox = Outbox(self.factory)
+        return self._outbox
+
+    @outbox.setter
+    def outbox(self, value: Outbox) -> None:
+        self._outbox = value
 
     # -------------------------------------------------------------- bookings
     def slot_usage(self, center_id: str, service_id: str, day: dt.date) -> dict[str, int]:
@@ -256,7 +271,11 @@ class CaseworkRepository(SessionBacked):
 
     def update_application_status(self, number: str, status: ApplicationStatus | str, *, note: str, actor: str,
                                   next_step: str | None = None) -> Application:
-        """Move an application to ``status`` with a history entry; audited.
+        """Move an application to ``status`` with a history entry; audited; the applicant notified.
+
+        Every status change goes through here (console, CSV import, system-of-record sync); an
+        applicant who agreed to be notified gets a notice through the outbox, queued in the same
+        transaction (:func:`casework.notices.application_status_changed`).
 
         Raises:
             LookupError: no application has ``number``.
@@ -280,6 +299,7 @@ class CaseworkRepository(SessionBacked):
                              before=before, after={"status": app.status, "next_step": app.next_step},
                              note=note[:500]))
             s.flush()
+            application_status_changed(s, app, outbox=self.outbox)  # commits with the change, or not at all
             return app
 
     def open_unanswered(self, limit: int = 2000) -> list[UnansweredQuestion]:

@@ -1,9 +1,9 @@
 """Start every local service of the embedded profile and stop them all on Ctrl-C.
 
 Services: the app server (knowledge API, web chat, staff console, channel webhooks)
-always; the Rasa server and the action server when the Rasa venv and a trained model
-exist. Ports: APP_PORT (8000), RASA_PORT (5005), ACTIONS_PORT (5055); host 127.0.0.1
-unless BIND_HOST says otherwise.
+and the outbox worker (notices to citizens) always; the Rasa server and the action
+server when the Rasa venv and a trained model exist. Ports: APP_PORT (8000), RASA_PORT
+(5005), ACTIONS_PORT (5055); host 127.0.0.1 unless BIND_HOST says otherwise.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ def _services() -> list[tuple[str, list[str]]]:
     host = os.environ.get("BIND_HOST", "127.0.0.1")
     app_py = str(REPO / ".venv-app" / "bin" / "python")
     out = [("app", [app_py, "-m", "server"])]
+    out.append(("outbox", [app_py, "-m", "server.outbox_worker"]))  # notices to citizens (casework/outbox.py)
     out.extend(_channel_workers(app_py))
     os.environ.setdefault("APP_HOST", host)
     rasa = REPO / ".venv-rasa" / "bin" / "rasa"

@@ -53,12 +53,14 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         app.config.update(config)
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
 
+    from channels.webchat.notices import bp as webchat_notices
     from channels.webchat.relay import bp as webchat
     from console.web import init_staff
     from knowledge.api import bp as knowledge_api
 
     app.register_blueprint(knowledge_api)
     app.register_blueprint(webchat)
+    app.register_blueprint(webchat_notices)  # notices waiting for a chat session (outbox)
     init_staff(app)  # staff console under /staff/
 
     from channels.preview import render_previews

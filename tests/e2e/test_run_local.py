@@ -75,6 +75,7 @@ def test_make_run_serves_the_web_chat_with_the_whole_core(seeded_template, tmp_p
     assert proc.returncode == 0
     text = (tmp_path / "run_local.log").read_text(errors="replace")
     assert "all services stopped" in text
+    assert "outbox worker" in text and "stopped" in text  # make run starts (and stops) the outbox worker
     # the conversation is in the tracker store, the phone number masked
     con = sqlite3.connect(tmp_path / "tracker.db")
     rows = [r[0] for r in con.execute("SELECT data FROM events WHERE sender_id = 'webchat-runlocal2'")]

@@ -199,7 +199,21 @@
     input.focus();
   });
 
+  // Notices for this session (a department's reply, a status change) arrive while the page is closed.
+  function loadNotices() {
+    fetch("api/notices", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ sender: currentSender() })
+    }).then(function (res) { return res.ok ? res.json() : { notices: [] }; })
+      .then(function (body) {
+        (body.notices || []).forEach(function (n) { addBubble("bot", n.text); });
+      })
+      .catch(function () { /* the next visit shows them */ });
+  }
+
   currentSender();
   showHint();
+  loadNotices();
   input.focus();
 })();
