@@ -42,7 +42,7 @@ REPORT = BENCH_DIR / "REPORT_routing.md"
 
 # department id → TipDM first-level label (public_security, civil_affairs, government_services: none)
 TIPDM_MAP = {
-    "urban_construction": "城乡建设", "housing_fund": "城乡建设", "environment": "环境保护",
+    "urban_construction": "城乡建设", "housing_fund": "劳动和社会保障", "environment": "环境保护",
     "transport": "交通运输", "education_culture": "教育文体", "labour_social_security": "劳动和社会保障",
     "medical_insurance": "劳动和社会保障", "health": "卫生计生", "commerce_tourism": "商贸旅游",
     "market_regulation": "商贸旅游",
