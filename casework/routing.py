@@ -6,8 +6,8 @@ whose temperature is fitted on out-of-fold margins (temperature scaling), so a c
 0.7 means about 70 % of such suggestions are right. Training data: the examples written for
 the project in ``routing_examples.yml`` plus the decisions staff made on the case desk
 (``routing_decisions``), which weigh more. The fitted model is a joblib file (path from
-``CASEWORK_ROUTER_MODEL``, default ``var/routing_model.joblib``), trained on first use when
-absent or built by another scikit-learn version.
+``CASEWORK_ROUTER_MODEL``, default under ``var/``), trained on first use when absent or built
+by another scikit-learn version, and reloaded when another process retrained it.
 
 No Flask here; scikit-learn, scipy and jieba are imported on first use.
 """
@@ -46,7 +46,8 @@ class RouterSettings:
     """Where the router reads its examples and keeps its model.
 
     Attributes:
-        model_path: the fitted model (``CASEWORK_ROUTER_MODEL``; default ``var/routing_model.joblib``).
+        model_path: the fitted model (``CASEWORK_ROUTER_MODEL``; default under ``var/``, see
+            :func:`default_model_path`).
         examples_path: the written examples (``CASEWORK_ROUTER_EXAMPLES``; default beside this module).
     """
 
@@ -57,8 +58,15 @@ class RouterSettings:
     def from_env(cls) -> RouterSettings:
         """Read the settings from the environment, with embedded defaults."""
         env = os.environ
-        return cls(model_path=Path(env.get("CASEWORK_ROUTER_MODEL") or REPO_DIR / "var" / "routing_model.joblib"),
+        return cls(model_path=Path(env.get("CASEWORK_ROUTER_MODEL") or default_model_path()),
                    examples_path=Path(env.get("CASEWORK_ROUTER_EXAMPLES") or EXAMPLES_FILE))
+
+
+def default_model_path() -> Path:
+    """``var/routing_model-sklearn<version>.joblib``: the two venvs (other scikit-learn) keep a file each."""
+    from importlib.metadata import version
+
+    return REPO_DIR / "var" / f"routing_model-sklearn{version('scikit-learn')}.joblib"
 
 
 @dataclass(frozen=True)
@@ -68,6 +76,7 @@ class LabelledText:
     text: str
     department: str
     weight: float = 1.0
+    group: str = ""  # texts of one group (a topic in several frames) are never split by evaluation
 
 
 @dataclass(frozen=True)
@@ -111,11 +120,11 @@ def load_examples(path: Path = EXAMPLES_FILE, seed: int = 13) -> list[LabelledTe
     for dep, block in (raw.get("departments") or {}).items():
         if dep not in known:
             raise ValueError(f"{path.name}: unknown department {dep!r}")
-        for example in block.get("examples") or []:
-            out.append(LabelledText(str(example), dep))
-        for topic in block.get("topics") or []:
+        for i, example in enumerate(block.get("examples") or []):
+            out.append(LabelledText(str(example), dep, group=f"{dep}:e{i}"))
+        for i, topic in enumerate(block.get("topics") or []):
             for frame in rng.sample(frames, min(FRAMES_PER_TOPIC, len(frames))):
-                out.append(LabelledText(frame.format(t=topic, p=rng.choice(places)), dep))
+                out.append(LabelledText(frame.format(t=topic, p=rng.choice(places)), dep, group=f"{dep}:t{i}"))
     return out
 
 
@@ -222,7 +231,7 @@ def train(samples: Sequence[LabelledText], seed: int = 42) -> RouterModel:
     from scipy.sparse import hstack
     from scipy.special import log_softmax
     from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.model_selection import StratifiedKFold
+    from sklearn.model_selection import StratifiedGroupKFold
     from sklearn.svm import LinearSVC
 
     texts = [prepare(s.text) for s in samples]
@@ -231,20 +240,22 @@ def train(samples: Sequence[LabelledText], seed: int = 42) -> RouterModel:
     classes = np.unique(y)
     if len(classes) < 2:
         raise ValueError("the router needs examples of at least two departments")
-    chars = TfidfVectorizer(analyzer="char", ngram_range=(1, 3), sublinear_tf=True, min_df=1, max_features=200_000)
+    chars = TfidfVectorizer(analyzer="char", ngram_range=(1, 2), sublinear_tf=True, min_df=1)
     words = TfidfVectorizer(analyzer=_identity, sublinear_tf=True, min_df=1)
     x = hstack([chars.fit_transform(texts), words.fit_transform([_Words.of(t) for t in texts])]).tocsr()
 
     def svm() -> Any:
         return LinearSVC(C=0.5, class_weight="balanced", random_state=seed)
 
-    # Out-of-fold margins for the temperature; a department with fewer examples than folds
-    # keeps its rows in every training fold (they cannot be held out meaningfully).
-    counts = {c: int((y == c).sum()) for c in classes}
+    # Out-of-fold margins for the temperature (a fold lacking a department is skipped).
+    # Groups (a topic in its several framings) stay in one fold, or the temperature would be
+    # fitted on near-copies of the training texts and come out overconfident.
+    groups = np.asarray([s.group or f"#{i}" for i, s in enumerate(samples)])
+    counts = {c: len(set(groups[y == c])) for c in classes}
     folds = min(CALIBRATION_FOLDS, max(2, min(counts.values())))
     margins = np.zeros((len(y), len(classes)))
     covered = np.zeros(len(y), dtype=bool)
-    for tr, te in StratifiedKFold(folds, shuffle=True, random_state=seed).split(x, y):
+    for tr, te in StratifiedGroupKFold(folds, shuffle=True, random_state=seed).split(x, y, groups):
         if len(np.unique(y[tr])) < len(classes):
             continue
         fold = svm().fit(x[tr], y[tr], sample_weight=w[tr])
@@ -259,6 +270,39 @@ def train(samples: Sequence[LabelledText], seed: int = 42) -> RouterModel:
     temperature = float(minimize_scalar(nll, bounds=(0.05, 100.0), method="bounded").x) if covered.any() else 1.0
     clf = svm().fit(x, y, sample_weight=w)
     return RouterModel(chars, words, clf, temperature)
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Cross-validated quality of the router on its own training data."""
+
+    n: int
+    accuracy: float
+    macro_f1: float
+    recall: dict[str, float]
+    mean_confidence: float
+
+
+def evaluate(samples: Sequence[LabelledText], folds: int = 5, seed: int = 42) -> Evaluation:
+    """Grouped, stratified k-fold accuracy and macro-F1 (a topic's framings stay in one fold)."""
+    import numpy as np
+    from sklearn.metrics import f1_score, recall_score
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    y = np.asarray([s.department for s in samples])
+    groups = np.asarray([s.group or f"#{i}" for i, s in enumerate(samples)])
+    pred = np.empty(len(y), dtype=object)
+    conf = np.zeros(len(y))
+    for tr, te in StratifiedGroupKFold(folds, shuffle=True, random_state=seed).split(y, y, groups):
+        model = train([samples[i] for i in tr], seed)
+        probs = model.probabilities([prepare(samples[i].text) for i in te])
+        pred[te] = [model.classes[j] for j in probs.argmax(axis=1)]
+        conf[te] = probs.max(axis=1)
+    labels = sorted(set(y))
+    recall = recall_score(y, pred.astype(str), labels=labels, average=None, zero_division=0)
+    return Evaluation(len(y), float((pred == y).mean()),
+                      float(f1_score(y, pred.astype(str), labels=labels, average="macro", zero_division=0)),
+                      {lab: float(r) for lab, r in zip(labels, recall)}, float(conf.mean()))
 
 
 DecisionLoader = Callable[[], Sequence[LabelledText]]
@@ -276,6 +320,7 @@ class DepartmentRouter:
         self._settings = settings
         self._decisions = decisions
         self._model: RouterModel | None = None
+        self._loaded_mtime: float | None = None
         self._lock = threading.Lock()
 
     @property
@@ -288,12 +333,20 @@ class DepartmentRouter:
     def model(self) -> RouterModel:
         """The fitted model: loaded from its file, or trained and saved when there is none."""
         with self._lock:
-            if self._model is None:
+            mtime = self._mtime()
+            if self._model is None or mtime != self._loaded_mtime:  # first use, or retrained elsewhere
                 self._model = RouterModel.load(self.settings.model_path)
                 if self._model is None:
                     log.info("router model absent or outdated; training it")
                     self._model, _ = self._train()
+                self._loaded_mtime = self._mtime()
             return self._model
+
+    def _mtime(self) -> float | None:
+        try:
+            return self.settings.model_path.stat().st_mtime
+        except OSError:
+            return None
 
     def suggest(self, text: str, location: str = "") -> RouteSuggestion:
         """The owning department of a case, with a calibrated confidence and the top three."""
@@ -303,13 +356,18 @@ class DepartmentRouter:
         """Train on the examples plus every staff decision, save, and use the new model."""
         with self._lock:
             self._model, report = self._train()
+            self._loaded_mtime = self._mtime()
         return report
 
-    def _train(self) -> tuple[RouterModel, TrainReport]:
+    def training_data(self) -> tuple[list[LabelledText], list[LabelledText]]:
+        """The written examples and the usable staff decisions."""
         examples = load_examples(self.settings.examples_path)
         decisions = list(self._decisions()) if self._decisions else []
         known = department_names()
-        decisions = [d for d in decisions if d.department in known and d.text.strip()]
+        return examples, [d for d in decisions if d.department in known and d.text.strip()]
+
+    def _train(self) -> tuple[RouterModel, TrainReport]:
+        examples, decisions = self.training_data()
         model = train(examples + decisions)
         at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
         model.meta = {"trained_at": at, "examples": len(examples), "decisions": len(decisions)}
