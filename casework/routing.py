@@ -212,7 +212,7 @@ class RouterModel:
             return None
         try:
             data = joblib.load(path)
-        except Exception:  # noqa: BLE001 (a corrupt or foreign pickle means: train again)
+        except Exception:  # a corrupt or foreign pickle means: train again
             log.warning("router model %s unreadable; it will be trained again", path, exc_info=True)
             return None
         if data.get("format") != MODEL_FORMAT or data.get("sklearn") != sklearn.__version__:
@@ -302,7 +302,7 @@ def evaluate(samples: Sequence[LabelledText], folds: int = 5, seed: int = 42) ->
     recall = recall_score(y, pred.astype(str), labels=labels, average=None, zero_division=0)
     return Evaluation(len(y), float((pred == y).mean()),
                       float(f1_score(y, pred.astype(str), labels=labels, average="macro", zero_division=0)),
-                      {lab: float(r) for lab, r in zip(labels, recall)}, float(conf.mean()))
+                      {lab: float(r) for lab, r in zip(labels, recall, strict=True)}, float(conf.mean()))
 
 
 DecisionLoader = Callable[[], Sequence[LabelledText]]

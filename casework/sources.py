@@ -478,7 +478,7 @@ def sync_job(settings: SourceSettings | None = None, repo: CaseworkRepository | 
     source = source_for(settings, repo)
     try:
         result = sync_once(source, repo)
-    except Exception:  # noqa: BLE001 (a scheduled job must survive a broken database or source)
+    except Exception:  # a scheduled job must survive a broken database or source
         log.exception("application status sync failed")
         return
     log.info("application status sync %s: %s", source.name, result.as_dict())
