@@ -75,18 +75,17 @@ class FakeStatusApi:
     def url(self) -> str:
         """Base URL of the running server."""
         assert self._server is not None, "not started"
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
 
     def start(self, port: int = 0) -> FakeStatusApi:
         """Serve on 127.0.0.1 (``port`` 0 = a free one) in a daemon thread."""
         api = self
 
         class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (quiet in tests)
+            def log_message(self, format: str, *args: Any) -> None:  # quiet in tests
                 return
 
-            def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+            def do_GET(self) -> None:  # http.server names it so
                 api._handle(self)
 
         self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
