@@ -108,10 +108,10 @@ def test_timeouts_and_server_errors_are_retried(repo: CaseworkRepository, api: F
 
 def test_breaker_opens_after_failures_and_closes_after_cool_down(repo: CaseworkRepository,
                                                                  api: FakeStatusApi) -> None:
-    import time
-
     api.set_status(FUND, "approved")
     source = _source(api)
+    now = [0.0]   # the breaker's clock, so a slow machine cannot make the cool-down pass early
+    source.breaker = CircuitBreaker(threshold=2, cooldown_s=30, clock=lambda: now[0])
     api.fail_next(100)
     for _ in range(2):                # two failed calls (each after its retries) open the breaker
         assert sync_once(source, repo).error.startswith("status API unavailable")
@@ -119,12 +119,12 @@ def test_breaker_opens_after_failures_and_closes_after_cool_down(repo: CaseworkR
     served = api.requests
     assert sync_once(source, repo).error == "circuit_open"
     assert api.requests == served     # an open breaker does not call the API
-    time.sleep(0.35)
+    now[0] += 30
     assert source.breaker.state == "half_open"
     assert sync_once(source, repo).error   # the trial call fails: open again
-    assert source.breaker.state == "open"
+    assert source.breaker.state == "open" and api.requests > served
     api.fail_next(0)
-    time.sleep(0.35)
+    now[0] += 30
     result = sync_once(source, repo)  # the trial call succeeds: closed, change applied
     assert (result.applied, result.error, source.breaker.state) == (1, "", "closed")
 
