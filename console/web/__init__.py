@@ -38,12 +38,14 @@ def _blueprints() -> list[Any]:
         dashboard,
         faqs,
         inbox,
+        routing,
         services,
         transfer,
         users,
     )
 
-    return [auth.bp, faqs.bp, services.bp, inbox.bp, transfer.bp, audit.bp, users.bp, dashboard.bp, casework.bp]
+    return [auth.bp, faqs.bp, services.bp, inbox.bp, transfer.bp, audit.bp, users.bp, dashboard.bp, casework.bp,
+            routing.bp]
 
 
 def _login_key() -> str:

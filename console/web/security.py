@@ -28,6 +28,7 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "transfer.export": ALL,
     "transfer.import": ADMINS,   # bulk import writes published content directly
     "casework.update": REVIEWERS,  # application status updates
+    "routing.manage": ADMINS,    # department router: agreement with staff, retrain (and dispatchers)
     "audit.view": ADMINS,
     "users.manage": ADMINS,
 }

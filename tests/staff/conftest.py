@@ -36,7 +36,8 @@ def staff(seeded_url: str, tmp_path) -> Iterator[Staff]:
     from server import create_app
 
     app = create_app({"TESTING": True, "KNOWLEDGE_DB_URL": seeded_url, "SECRET_KEY": secrets.token_hex(32),
-                      "TRACKER_DB_URL": f"sqlite:///{tmp_path / 'tracker.db'}"})
+                      "TRACKER_DB_URL": f"sqlite:///{tmp_path / 'tracker.db'}",
+                      "CASEWORK_ROUTER_MODEL": str(tmp_path / "routing_model.joblib")})
     with app.app_context():
         acc, kb, cw = accounts(), knowledge_repo(), casework_repo()
     for name, role in USERS.items():

@@ -59,6 +59,8 @@ ROUTES = [
     ("GET", "/staff/applications", "/staff/applications", "view"),
     ("GET", "/staff/applications/<number>", f"/staff/applications/{APP_NO}", "view"),
     ("POST", "/staff/applications/<number>/status", f"/staff/applications/{APP_NO}/status", "casework.update"),
+    ("GET", "/staff/routing", "/staff/routing", "routing.manage"),
+    ("POST", "/staff/routing/retrain", "/staff/routing/retrain", "routing.manage"),
 ]
 PUBLIC = {("GET", "/staff/login"), ("POST", "/staff/login"), ("GET", "/staff/static/<path:filename>")}
 
