@@ -84,21 +84,37 @@ def test_speech_hints_follow_the_knowledge_base(monkeypatch, seeded_url, seeded_
     assert "扯证" in terms  # the lexicon's colloquial words stay
 
 
+def test_a_first_call_chooses_a_language_each_line_in_its_own_voice(caller):
+    doc = caller.call(language=None)
+    (g,) = doc.xpath("/Response/Gather")
+    assert g.get("input") == "dtmf" and g.get("numDigits") == "1" and g.get("actionOnEmptyResult") == "true"
+    assert g.get("action") == BASE + "/channels/voice/gather?step=1"
+    assert not doc.xpath("/Response/Say")  # barge-in: everything is said inside the Gather
+    said = caller.said()
+    assert said[0] == texts.GREETING and said[1:] == [line for _, _, line in texts.language_choice()]
+    voices = [(s.get("voice"), s.get("language")) for s in g.xpath("Say")]
+    assert voices[1:] == [("Polly.Zhiyu", "cmn-CN"), ("Google.yue-HK-Standard-A", "yue-HK"), ("Polly.Joanna", "en-US")]
+
+
 def test_a_call_is_greeted_with_the_recording_notice_and_the_keypad_menu(caller):
-    doc = caller.call()
+    doc = caller.call()  # 1: 普通话
     gather = doc.xpath("/Response/Gather")
-    assert len(gather) == 1
+    assert len(gather) == 1 and not doc.xpath("/Response/Say")
     g = gather[0]
     assert g.get("input") == "dtmf speech" and g.get("language") == "cmn-Hans-CN"
     assert g.get("numDigits") == "1" and g.get("actionOnEmptyResult") == "true" and g.get("method") == "POST"
-    assert g.get("action") == BASE + "/channels/voice/gather?step=1"
+    assert g.get("action") == BASE + "/channels/voice/gather?step=2"
     hints = g.get("hints").split(",")
     # menu words, the knowledge base's service names cut into spoken words, the lexicon's colloquial terms
     assert {"办事指南", "人工服务", "结婚登记", "营业执照", "普通护照申领", "扯证", "办护照"} <= set(hints)
-    assert caller.said() == [texts.GREETING, texts.RECORDING_NOTICE, texts.MENU]
-    assert doc.xpath("count(//Say[@voice='Polly.Zhiyu' and @language='cmn-CN'])") == 3
-    for word in ("1", "办事指南", "2", "预约办理", "3", "查询办理进度", "9", "重听", "0", "人工服务"):
+    assert caller.said() == [texts.RECORDING_NOTICE, texts.MENU]
+    assert doc.xpath("count(//Say[@voice='Polly.Zhiyu' and @language='cmn-CN'])") == 2
+    for word in ("1", "办事指南", "2", "预约办理", "3", "查询办理进度", "9", "重听", "0", "人工服务", "8"):
         assert word in texts.MENU
+    # the next call from the same number skips the choice
+    again = Caller(caller.client, call_sid="CA" + "5" * 32, caller=caller.caller)
+    again.call(language=None)
+    assert again.said() == [texts.GREETING, texts.RECORDING_NOTICE, texts.MENU]
 
 
 @pytest.mark.parametrize(("digit", "payload"), [("2", "/book_appointment"), ("3", "/check_application_status")])
@@ -110,7 +126,7 @@ def test_menu_keys_become_messages_to_the_core(caller, core, digit, payload):
     assert msg.text == payload and msg.channel == "voice"
     assert msg.sender_id == "voice-" + hash_sender(caller.call_sid)
     assert msg.metadata == {"phone": "+8613900001234"}
-    assert caller.said() == ["请问您要预约办理哪项业务？"]
+    assert caller.said() == ["请问您要预约办理哪项业务？", texts.AFTER_ANSWER]
 
 
 def test_key_1_asks_for_the_question_and_speech_goes_to_the_core_as_text(caller, core):
@@ -249,7 +265,7 @@ def test_an_answer_resets_the_reprompt_count(caller, core):
     core.replies.append([bot("请问您要预约办理哪项业务？")])
     caller.answer("2")
     caller.answer()
-    assert caller.said() == [texts.NO_INPUT, "请问您要预约办理哪项业务？"]
+    assert caller.said() == [texts.NO_INPUT, "请问您要预约办理哪项业务？", texts.AFTER_ANSWER]
 
 
 # -- transfers ----------------------------------------------------------------------------------
@@ -333,9 +349,10 @@ def test_after_an_answer_the_full_text_can_be_sent_by_sms(caller, core, sender):
     core.replies.append([bot(LONG_ANSWER)])
     caller.answer(speech="护照怎么办")
     said = caller.said()
-    assert said[-1] == texts.SMS_OFFER.format(digit="1")
+    # 1 repeats and 2, 3, 8, 9 are the main menu's keys: the SMS is on the first free key
+    assert said[-2:] == [texts.SMS_OFFER.format(digit="4"), texts.AFTER_ANSWER]
     assert not any("http" in s for s in said)
-    caller.answer("1")
+    caller.answer("4")
     assert sender.sent == [("+8613900001234", LONG_ANSWER)]
     assert caller.said() == [texts.SMS_SENT, texts.NEXT_PROMPT]
     assert len(core.received) == 1  # "1" was not sent to the core
@@ -387,7 +404,7 @@ def test_unsigned_or_tampered_voice_webhooks_are_refused(client, core, case):
     if case == "missing":
         res = post_signed(client, path, form, signature="")
     elif case == "other_step":  # the signature covers the query string
-        res = post_signed(client, path, form, signature=sign(BASE + path.replace("step=1", "step=2"), form))
+        res = post_signed(client, path, form, signature=sign(BASE + path.replace("step=2", "step=3"), form))
     else:
         res = post_signed(client, path, {**form, "Digits": "0"}, signature=sign(BASE + path, form))
     assert res.status_code == 403
@@ -411,11 +428,11 @@ def test_a_core_that_is_down_gets_an_apology_and_the_turn_can_be_retried(client,
     path = caller.next_action()
     core.down = True
     doc = twiml(post_signed(client, path, call_form(Digits="2")))
-    assert doc.xpath("/Response/Say/text()") == [texts.UNAVAILABLE]
+    assert doc.xpath("//Gather/Say/text()") == [texts.UNAVAILABLE, texts.NEXT_PROMPT]
     core.down = False
     core.replies.append([bot("请问您要预约办理哪项业务？")])
     doc = twiml(post_signed(client, path, call_form(Digits="2")))
-    assert doc.xpath("//Say/text()") == ["请问您要预约办理哪项业务？"]
+    assert doc.xpath("//Say/text()") == ["请问您要预约办理哪项业务？", texts.AFTER_ANSWER]
 
 
 def test_a_webhook_without_call_sid_is_a_bad_request(client):
@@ -426,7 +443,7 @@ def test_a_turn_still_in_progress_elsewhere_waits_and_asks_again(client, core, s
     caller = Caller(client)
     caller.call()
     path = caller.next_action()
-    state.begin("voice", "CA" + "0" * 31 + "1" + ":gather:1")  # another worker holds this turn
+    state.begin("voice", "CA" + "0" * 31 + "1" + ":gather:2")  # another worker holds this turn
     doc = twiml(post_signed(client, path, call_form(Digits="2")))
     assert doc.xpath("/Response/Pause/@length") == ["2"]
     assert doc.xpath("/Response/Redirect/text()") == [BASE + path]
