@@ -464,3 +464,110 @@ def test_speech_hints_without_a_knowledge_base_keep_the_lexicon_and_log_why(monk
     terms = speech_terms()
     assert "扯证" in terms and "普通护照申领" not in terms
     assert any("speech hints without the service names" in r.getMessage() for r in caplog.records)
+
+
+# -- issue 15: after-answer menu, speech confidence, languages ------------------------------------
+FAQ = "办理普通护照需要带居民身份证原件和近期免冠彩色照片，每本120元，7个工作日办结。"
+
+
+def test_after_an_answer_the_main_menu_keys_work_and_1_repeats(caller, core):
+    caller.call()
+    caller.answer("1")
+    core.replies.append([bot(FAQ)])
+    caller.answer(speech="办护照要带什么")
+    assert caller.said()[-1] == texts.AFTER_ANSWER
+    caller.answer("1")  # repeat: the answer again, the core is not asked
+    assert caller.said()[0].startswith("办理普通护照") and len(core.received) == 1
+    core.replies.append([bot("请提供受理编号。", custom={"expect": "digits", "length": 12})])
+    caller.answer("3")  # 查询办理进度, straight from the answer
+    assert core.received[-1].text == "/check_application_status"
+    assert caller.said()[-1] == texts.NUMBER_ENTRY
+
+
+def test_an_invalid_key_after_an_answer_repeats_the_short_menu_not_the_answer(caller, core):
+    caller.call()
+    caller.answer("1")
+    core.replies.append([bot(FAQ)])
+    caller.answer(speech="办护照要带什么")
+    caller.answer("7")
+    assert caller.said() == [texts.NO_MATCH, texts.SMS_OFFER.format(digit="4"), texts.AFTER_ANSWER]
+    caller.answer("*")
+    assert caller.said() == [texts.MENU]
+
+
+def test_low_confidence_speech_is_confirmed_before_it_is_used(caller, core):
+    caller.call()
+    caller.answer(speech="结婚登记要带什么", confidence=0.45)
+    assert core.received == []
+    assert caller.said() == [texts.CONFIRM_SPEECH.format(text="结婚登记要带什么")]
+    assert caller.doc.xpath("//Gather/@numDigits") == ["1"]
+    core.replies.append([bot("结婚登记需要双方的身份证和户口簿。")])
+    caller.answer("1")
+    assert [m.text for m in core.received] == ["结婚登记要带什么"]
+    assert caller.said()[0] == "结婚登记需要双方的身份证和户口簿。"
+
+
+def test_a_rejected_guess_asks_again_and_very_low_confidence_falls_back_to_the_keypad(caller, core):
+    caller.call()
+    caller.answer(speech="结婚登记", confidence=0.5)
+    caller.answer("2")
+    assert caller.said() == [texts.SPEECH_RETRY, texts.MENU]
+    caller.answer(speech="嗯嗯", confidence=0.1)
+    assert caller.said() == [texts.NOT_HEARD, texts.MENU]
+    assert core.received == []
+
+
+def test_a_number_heard_with_low_confidence_is_never_used_but_typed(caller, core):
+    caller.call()
+    caller.answer("1")
+    caller.answer(speech="我的受理编号是202611100012", confidence=0.55)
+    assert core.received == []  # neither acted on nor read back
+    assert caller.said() == [texts.NOT_HEARD, texts.NUMBER_BY_KEYPAD]
+    assert caller.doc.xpath("//Gather/@input") == ["dtmf"]
+    caller.answer("202611100012#")
+    assert "二 零 二 六" in caller.said()[0]
+    core.replies.append([bot("查到了。")])
+    caller.answer("1")
+    assert [m.text for m in core.received] == ["202611100012"]
+    # with high confidence the same sentence goes to the core as said
+    core.replies.append([bot("好的。")])
+    caller.answer(speech="我的受理编号是202611100012", confidence=0.92)
+    assert core.received[-1].text == "我的受理编号是202611100012"
+
+
+def test_cantonese_callers_get_cantonese_prompts_voice_and_recognition(client, core):
+    caller = Caller(client, call_sid="CA" + "6" * 32, caller="+8613900005678")
+    caller.call(language="2")
+    yue = texts.for_language("yue")
+    (g,) = caller.doc.xpath("/Response/Gather")
+    assert g.get("language") == "yue-Hant-HK"
+    assert {s.get("voice") for s in g.xpath("Say")} == {"Google.yue-HK-Standard-A"}
+    assert caller.said() == [yue.recording_notice, yue.menu]
+    core.replies.append([bot("在这儿办理，啥材料都要带齐。")])
+    caller.answer(speech="辦護照要帶乜嘢", confidence=0.8)
+    msg = core.received[-1]
+    assert msg.text == "辦護照要帶乜嘢" and msg.metadata["language"] == "yue"
+    # Mandarin-only words get their spoken Cantonese forms (texts.yml yue_spoken)
+    assert caller.said() == ["在呢度办理，乜嘢材料都要带齐。", yue.after_answer]
+    # remembered: the next call from this number is greeted in Cantonese without the choice
+    again = Caller(client, call_sid="CA" + "7" * 32, caller="+8613900005678")
+    again.call(language=None)
+    assert again.said() == [yue.greeting, yue.recording_notice, yue.menu]
+
+
+def test_english_callers_hear_what_the_line_does_and_can_switch_or_reach_an_agent(client, core):
+    caller = Caller(client, call_sid="CA" + "8" * 32, caller="+8613900009999")
+    caller.call(language="3")
+    en = texts.for_language("en")
+    assert caller.said() == [en.recording_notice, en.menu] and "12345" in en.menu
+    (g,) = caller.doc.xpath("/Response/Gather")
+    assert g.get("input") == "dtmf" and {s.get("language") for s in g.xpath("Say")} == {"en-US"}
+    caller.answer("1")  # switch to Mandarin
+    assert caller.said() == [texts.MENU]
+    assert core.received == []
+
+
+def test_silence_at_the_language_choice_is_mandarin(caller):
+    caller.call(language=None)
+    caller.answer()
+    assert caller.said() == [texts.RECORDING_NOTICE, texts.MENU]
