@@ -444,7 +444,7 @@ class VoiceChannel:
         said = [p.localise(s) for s in ans.sentences]
         if ans.handoff:
             return self._transfer(call, st, nxt, said or [p.transfer])
-        menu = render.spoken_options(ans.options, ans.more_options, p)
+        menu = render.spoken_options(ans.options, ans.more_options, p) + [p.localise(s) for s in ans.after]
         answered = not ans.options and not ans.number
         sms_text, sms_key = None, None
         if ans.number:

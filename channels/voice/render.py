@@ -110,6 +110,8 @@ class SpokenAnswer:
         full_text: the unabridged text of the answer, without questions that offer options
             (what "send it by SMS" sends).
         handoff: the core asked for a human (custom ``{"handoff": true}``).
+        after: what the bot said after the message carrying the options (their question), read
+            after the options.
     """
 
     sentences: tuple[str, ...]
@@ -118,23 +120,29 @@ class SpokenAnswer:
     full_text: str
     handoff: bool
     more_options: bool = False
+    after: tuple[str, ...] = ()
 
 
 def prepare(messages: Sequence[BotMessage]) -> SpokenAnswer:
     """Turn the core's messages into a :class:`SpokenAnswer`."""
-    said: list[str] = []
-    for m in messages:
-        said.extend(sentences(m.text))
     keyed: list[Button] = []
     if not CAPABILITIES.buttons:
         keyed = [b for b in keyed_options(messages, len(messages) * 100) if b.key != NO_KEY]
     options = tuple(keyed[:MAX_SPOKEN_OPTIONS])
+    last_with_buttons = max((i for i, m in enumerate(messages) if m.buttons), default=None)
+    split = len(messages) if last_with_buttons is None or not options else last_with_buttons + 1
+    said: list[str] = []
+    for m in messages[:split]:
+        said.extend(sentences(m.text))
+    after: list[str] = []
+    for m in messages[split:]:
+        after.extend(sentences(m.text))
     hint = hint_of(messages)
     number = hint if hint is not None and hint.wants_number and not options else None
     full = "\n".join(m.text.strip() for m in messages if m.text.strip() and not m.buttons)
     handoff = any(bool(m.custom and m.custom.get("handoff")) for m in messages)
     return SpokenAnswer(tuple(said[:MAX_SENTENCES]), options, number, full, handoff,
-                        more_options=len(keyed) > MAX_SPOKEN_OPTIONS)
+                        more_options=len(keyed) > MAX_SPOKEN_OPTIONS, after=tuple(after[:MAX_SENTENCES]))
 
 
 class TwimlBuilder:
