@@ -24,6 +24,8 @@ from typing import Any
 
 import yaml
 
+from common.textnorm import to_traditional_hk
+
 TEXTS_FILE = Path(__file__).with_name("texts.yml")
 DEFAULT_LANGUAGE = "zh"
 LANGUAGES = ("zh", "yue", "en")
@@ -54,6 +56,7 @@ class Prompts:
     digits: Mapping[str, str]
     hints: tuple[str, ...]
     spoken: tuple[tuple[str, str], ...]
+    traditional: bool = False
 
     def __getattr__(self, name: str) -> str:
         try:
@@ -66,10 +69,13 @@ class Prompts:
         return " ".join(self.digits.get(c, c) for c in value.upper())
 
     def localise(self, sentence: str) -> str:
-        """A sentence written for Mandarin, with the language's spoken forms of words read wrongly."""
+        """A sentence written for Mandarin, made right for this language's voice.
+
+        Words read wrongly get their spoken forms; for Cantonese, Hong Kong Traditional characters.
+        """
         for word, spoken in self.spoken:
             sentence = sentence.replace(word, spoken)
-        return sentence
+        return to_traditional_hk(sentence) if self.traditional else sentence
 
 
 @functools.lru_cache(maxsize=1)
@@ -91,7 +97,8 @@ def for_language(lang: str = DEFAULT_LANGUAGE) -> Prompts:
     hints = tuple(data["hints"].get(lang) or data["hints"][DEFAULT_LANGUAGE])
     spoken = tuple(sorted(((str(k), str(v)) for k, v in (data.get(f"{lang}_spoken") or {}).items()),
                           key=lambda kv: -len(kv[0])))
-    return Prompts(lang, table, {str(k): str(v) for k, v in digits.items()}, hints, spoken)
+    traditional = (data["languages"].get(lang) or {}).get("script") == "hk"
+    return Prompts(lang, table, {str(k): str(v) for k, v in digits.items()}, hints, spoken, traditional)
 
 
 def voice_of(lang: str) -> Voice:

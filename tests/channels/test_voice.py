@@ -547,8 +547,8 @@ def test_cantonese_callers_get_cantonese_prompts_voice_and_recognition(client, c
     caller.answer(speech="辦護照要帶乜嘢", confidence=0.8)
     msg = core.received[-1]
     assert msg.text == "辦護照要帶乜嘢" and msg.metadata["language"] == "yue"
-    # Mandarin-only words get their spoken Cantonese forms (texts.yml yue_spoken)
-    assert caller.said() == ["在呢度办理，乜嘢材料都要带齐。", yue.after_answer]
+    # Mandarin-only words get their spoken Cantonese forms (texts.yml yue_spoken), in HK characters
+    assert caller.said() == ["在呢度辦理，乜嘢材料都要帶齊。", yue.after_answer]
     # remembered: the next call from this number is greeted in Cantonese without the choice
     again = Caller(client, call_sid="CA" + "7" * 32, caller="+8613900005678")
     again.call(language=None)
