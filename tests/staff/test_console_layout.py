@@ -57,6 +57,12 @@ def console_server(seeded_url: str, tmp_path: Path) -> Iterator[tuple[str, Any, 
     for role in roles():
         acc.create(f"{role}{suffix}", PASSWORD, role, actor="test")
     cw.load_sample_applications()
+    from casework.repository import BookingRequest
+    from common.clock import city_now
+
+    today = city_now().date()  # the bookings page opens on today
+    cw.book(BookingRequest(service_id="passport", center_id="tianhe_center", date=today, slot_start="10:00",
+                           name="陈" + "示例" * 40, phone="+8613900001234", channel="sms"), capacity=5)
     for i, text in enumerate((LONG_LINK, LONG_DIGITS, LONG_RUN)):
         cw.record_unanswered(question=text, channel=("sms", "webchat", "voice")[i], sender_hash=f"h{i:06d}",
                              reason="no_answer", best_service_id="passport", best_confidence=0.2)
