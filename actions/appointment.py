@@ -21,7 +21,7 @@ from actions.services.people import clean_person_name, parse_booking_ref, spoken
 from actions.stores import Stores
 from actions.wording import word
 from casework.repository import AlreadyBooked, BookingNotFound, BookingRequest, SlotFull
-from casework.slots import SlotPolicy, SlotSearch, nearest, ranges_for
+from casework.slots import SlotPolicy, SlotSearch, nearest, ranges_for, spread
 from common.clock import city_now
 from common.identity import normalize_cn_mobile
 from common.pii import mask_phone
@@ -355,6 +355,33 @@ class ActionAskBookingConfirmed(CitizenAction):
         # a closed question: "确认/好/系/1" books, "不/取消/2" stops (read by action_resolve_reply)
         return ask_from_domain(dispatcher, tracker, domain, "utter_confirm_booking", EXPECT_YES_NO,
                                yes=CONFIRM_PAYLOAD, no=STOP_PAYLOAD, **await booking_summary(self, tracker))
+
+
+class ActionAskBookingTime(CitizenAction):
+    """Asks for the time: the day's free slots first, then the question.
+
+    Buttons on web chat and Telegram, numbered on SMS, keyed on the phone; without a centre or a
+    day yet, the plain question.
+    """
+
+    def name(self) -> str:
+        return "action_ask_booking_time"
+
+    async def handle(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
+        day_iso, service_id = tracker.get_slot("booking_date"), tracker.get_slot("service")
+        center = await BookingContext(self, tracker).center() if day_iso and service_id else None
+        free: list[str] = []
+        if center is not None:
+            free = (await free_slots(self, center, service_id, dt.date.fromisoformat(day_iso)))[1]
+        if not free:
+            dispatcher.utter_message(response="utter_ask_booking_form_booking_time")
+            return []
+        offered = spread(free, self.stores.settings.max_offered_slots)
+        day = dt.date.fromisoformat(day_iso)
+        dispatcher.utter_message(response="utter_choose_time", date_text=format_date_zh(day),
+                                 buttons=slot_buttons(offered, len(offered)))
+        dispatcher.utter_message(response="utter_ask_time_after_slots")
+        return []
 
 
 class ActionBookAppointment(CitizenAction):

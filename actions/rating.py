@@ -8,7 +8,9 @@ option's number is its score on every channel (SMS "5. 非常满意", keypad 5),
 from __future__ import annotations
 
 import re
+import unicodedata
 
+import cn2an
 from rasa_sdk import Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
@@ -19,20 +21,42 @@ from actions.closed_question import ask, domain_buttons
 from actions.faq import latest_entity
 from actions.services.closed_question import EXPECT_CHOICE, bare_number, make_question, parse_payload
 
-WORDS = (("非常不满意", 1), ("很不满意", 1), ("差评", 1), ("不满意", 2), ("唔满意", 2), ("一般", 3), ("麻麻地", 3),
-         ("非常满意", 5), ("很满意", 5), ("好评", 5), ("满意", 4))
+WORDS = (("非常不满意", 1), ("十分不满意", 1), ("很不满意", 1), ("差评", 1), ("很差", 1), ("太差", 1),
+         ("不满意", 2), ("唔满意", 2), ("不好", 2), ("一般", 3), ("麻麻地", 3), ("还行", 3), ("还可以", 3),
+         ("非常满意", 5), ("十分满意", 5), ("很满意", 5), ("好评", 5), ("非常好", 5), ("很好", 5),
+         ("满意", 4), ("不错", 4))
 SKIP_PAYLOAD = "/deny"
+_DIGITS_RE = re.compile(r"\d+")
+_CN_SCORE_RE = re.compile(r"([零〇一二两三四五六七八九]+)\s*(?:分|星|颗星|个星|粒星)")  # 十分 is "very"
+
+
+def _numbers(text: str) -> list[int]:
+    """The numbers a rating reply gives: digits, and Chinese numerals counting 分 or 星 ("五星" → 5)."""
+    text = unicodedata.normalize("NFKC", text)
+    found = [int(d) for d in _DIGITS_RE.findall(text)]
+    for word in _CN_SCORE_RE.findall(text):
+        try:
+            found.append(int(cn2an.cn2an(word, "smart")))
+        except ValueError:
+            continue
+    return found
 
 
 def parse_rating(entity: str | None, text: str) -> int | None:
-    """A 1-5 score from the rating entity, a number ("5", "5分", "五星"), or words like 满意 / 一般 / 差评."""
+    """A 1-5 score (5 = 非常满意), or None when unclear or off the scale ("10分", "3分或4分": asked again).
+
+    Read from the rating entity, a number ("5", "5分", "五星", "给五颗星") or words (满意 / 一般 / 差评).
+    """
     for candidate in (entity or "", text):
         number = bare_number(candidate)
-        if number is not None and 1 <= number <= 5:
-            return number
-        match = re.search(r"[1-5]", candidate)
-        if match:
-            return int(match.group())
+        if number is not None:
+            return number if 1 <= number <= 5 else None
+    numbers = set(_numbers(text))
+    if len(numbers) == 1:
+        (number,) = numbers
+        return number if 1 <= number <= 5 else None
+    if numbers:
+        return None
     for word, score in WORDS:
         if word in text:
             return score

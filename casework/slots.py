@@ -108,6 +108,18 @@ def nearest(slot: str, candidates: Sequence[str], n: int) -> list[str]:
     return sorted(sorted(candidates, key=lambda s: (abs(minutes(s) - target), s))[:n], key=minutes)
 
 
+def spread(candidates: Sequence[str], n: int) -> list[str]:
+    """``n`` of ``candidates`` spread evenly over the day (first and last included), in time order."""
+    if n <= 0:
+        return []
+    if len(candidates) <= n:
+        return list(candidates)
+    if n == 1:
+        return [candidates[0]]
+    step = (len(candidates) - 1) / (n - 1)
+    return [candidates[round(i * step)] for i in range(n)]
+
+
 class SlotSearch:
     """Free slots of a centre for a service: opening hours, the calendar, capacity and lead time.
 

@@ -23,6 +23,18 @@ def _t2s() -> Any:
     return opencc.OpenCC("t2s")
 
 
+@lru_cache(maxsize=1)
+def _s2hk() -> Any:
+    import opencc
+
+    return opencc.OpenCC("s2hk")
+
+
+def to_traditional_hk(text: str) -> str:
+    """Convert Simplified Chinese to Hong Kong Traditional (what a Cantonese ``yue-HK`` voice reads)."""
+    return _s2hk().convert(text) if text else text
+
+
 def decode_bytes(raw: bytes) -> str:
     """Decode UTF-8 input strictly; raise UnicodeDecodeError for invalid bytes."""
     return raw.decode("utf-8")

@@ -85,7 +85,7 @@ def _longest_fitting_prefix(body: str, suffix: str, max_parts: int) -> int:
 
 
 def paginate(body: str, options: Sequence[Button], max_parts: int, more_by_digit: bool,
-             prompt: str = "") -> SmsPage:
+             prompt: str = "", after: str = "") -> SmsPage:
     """Fit ``body``, then ``prompt`` and the numbered ``options``, into ``max_parts`` SMS parts.
 
     Args:
@@ -95,8 +95,11 @@ def paginate(body: str, options: Sequence[Button], max_parts: int, more_by_digit
         more_by_digit: the continuation hint says "回复 1" (only when no options are pending).
         prompt: the question the options answer ("请确认预约信息…"); kept whole with them, so a
             cut never separates the options from their question.
+        after: text the bot sent after the options (the question they answer, "也可以直接回复其他时间");
+            it follows the options, as on every other channel.
     """
     block = (("\n" + prompt.strip()) if prompt.strip() else "") + options_block(options)
+    block += ("\n" + after.strip()) if after.strip() and options else ""
     full = (body.strip() + block).strip()
     if segments.fits(full, max_parts):
         return SmsPage(text=full, options=tuple(options))
@@ -104,7 +107,8 @@ def paginate(body: str, options: Sequence[Button], max_parts: int, more_by_digit
     suffix = hint + block
     limit = _longest_fitting_prefix(body, suffix, max_parts) if body.strip() else 0
     if limit == 0 and prompt.strip():  # the question itself is long: cut it like any text, options kept
-        return paginate((body.strip() + "\n" + prompt.strip()).strip(), options, max_parts, more_by_digit)
+        return paginate((body.strip() + "\n" + prompt.strip()).strip(), options, max_parts, more_by_digit,
+                        after=after)
     if limit == 0:  # the options alone exceed the budget: cut the whole text instead
         body, suffix = full, hint
         limit = _longest_fitting_prefix(body, suffix, max_parts)
@@ -131,17 +135,20 @@ def compose(messages: Sequence[BotMessage], max_parts: int) -> SmsPage:
     options = options_of(messages)
     more = more_text_of(messages)
     last_with_buttons = max((i for i, m in enumerate(messages) if m.buttons), default=None)
+    after = ""
     if last_with_buttons is None:
         body, prompt = body_of(messages), ""
     else:
-        lead = list(messages[:last_with_buttons]) + list(messages[last_with_buttons + 1:])
-        body, prompt = body_of(lead), body_of([messages[last_with_buttons]])
+        body, prompt = body_of(messages[:last_with_buttons]), body_of([messages[last_with_buttons]])
+        after = body_of(messages[last_with_buttons + 1:])
+        if not options:  # nothing to number: the later text simply follows
+            body, prompt, after = body_of(messages), "", ""
     if more and body.strip():
         page = paginate(body.strip() + texts.MORE_HINT_WORD, options, max_parts,
-                        more_by_digit=last_with_buttons is None, prompt=prompt)
+                        more_by_digit=last_with_buttons is None, prompt=prompt, after=after)
         if not page.rest:  # the short answer and its hint fit: "更多" sends the full text
             return SmsPage(text=page.text, rest=more, options=page.options)
-    return paginate(body, options, max_parts, more_by_digit=last_with_buttons is None, prompt=prompt)
+    return paginate(body, options, max_parts, more_by_digit=last_with_buttons is None, prompt=prompt, after=after)
 
 
 def twiml(text: str | None) -> str:

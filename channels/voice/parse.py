@@ -39,19 +39,28 @@ class CallInbound:
         """Pseudonym of the caller for logs."""
         return hash_sender(self.phone or self.call_sid)
 
-    def to_core(self, text: str, step: int) -> InboundMessage:
-        """The message for the core; the caller's number only in ``metadata.phone``."""
+    def to_core(self, text: str, step: int, language: str = "zh") -> InboundMessage:
+        """The message for the core; the caller's number only in ``metadata.phone``.
+
+        ``language`` other than Mandarin (``yue``) goes in ``metadata.language``.
+        """
         metadata: dict[str, Any] = {"phone": self.phone} if self.phone else {}
+        if language != "zh":
+            metadata["language"] = language
         return InboundMessage(channel=CHANNEL, sender_id=self.sender_id, text=text,
                               message_id=f"{self.call_sid}:{step}", metadata=metadata)
 
 
 @dataclass(frozen=True)
 class GatherInput:
-    """What the caller entered: keys (``Digits``) or recognised speech (``SpeechResult``)."""
+    """What the caller entered: keys (``Digits``) or recognised speech (``SpeechResult``).
+
+    ``confidence`` is Twilio's ``Confidence`` of the speech (0..1), None when not reported.
+    """
 
     digits: str = ""
     speech: str = ""
+    confidence: float | None = None
 
     @property
     def empty(self) -> bool:
@@ -72,7 +81,17 @@ def parse_gather(form: Mapping[str, Any]) -> GatherInput:
     digits = str(form.get("Digits") or "").strip()
     digits = digits.rstrip("#") if _DIGITS_RE.fullmatch(digits) else ""
     speech = " ".join(str(form.get("SpeechResult") or "").split())[:MAX_SPEECH_CHARS]
-    return GatherInput(digits=digits, speech=speech)
+    confidence = parse_confidence(form.get("Confidence")) if speech else None
+    return GatherInput(digits=digits, speech=speech, confidence=confidence)
+
+
+def parse_confidence(raw: Any) -> float | None:
+    """Twilio's ``Confidence`` as a number in 0..1; None when absent or malformed."""
+    try:
+        value = float(str(raw).strip())
+    except (TypeError, ValueError):
+        return None
+    return value if 0.0 <= value <= 1.0 else None
 
 
 def parse_step(raw: str | None) -> int | None:

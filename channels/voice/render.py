@@ -83,18 +83,19 @@ def sentences(text: str, max_chars: int = MAX_SENTENCE_CHARS) -> list[str]:
     return out
 
 
-def spoken_options(options: Sequence[Button], more: bool = False) -> list[str]:
+def spoken_options(options: Sequence[Button], more: bool = False, prompts: texts.Prompts | None = None) -> list[str]:
     """``确认预约，请按1。`` … for each keyed option (``more``: there are further options to say)."""
-    said = [texts.OPTION.format(title=clean_for_speech(b.title).rstrip("。") or b.payload, digit=b.key)
+    p = prompts or texts.for_language()
+    said = [p.option.format(title=p.localise(clean_for_speech(b.title).rstrip("。")) or b.payload, digit=b.key)
             for b in options if b.key != NO_KEY]
     if more:
-        said.append(texts.MORE_OPTIONS)
+        said.append(p.more_options)
     return said
 
 
 def digits_spoken(value: str) -> str:
-    """A number read digit by digit: ``2026`` → ``二 零 二 六``."""
-    return " ".join(texts.CHINESE_DIGITS.get(c, c) for c in value.upper())
+    """A number read digit by digit in Mandarin: ``2026`` → ``二 零 二 六``."""
+    return texts.for_language().digits_spoken(value)
 
 
 @dataclass(frozen=True)
@@ -109,6 +110,8 @@ class SpokenAnswer:
         full_text: the unabridged text of the answer, without questions that offer options
             (what "send it by SMS" sends).
         handoff: the core asked for a human (custom ``{"handoff": true}``).
+        after: what the bot said after the message carrying the options (their question), read
+            after the options.
     """
 
     sentences: tuple[str, ...]
@@ -117,23 +120,29 @@ class SpokenAnswer:
     full_text: str
     handoff: bool
     more_options: bool = False
+    after: tuple[str, ...] = ()
 
 
 def prepare(messages: Sequence[BotMessage]) -> SpokenAnswer:
     """Turn the core's messages into a :class:`SpokenAnswer`."""
-    said: list[str] = []
-    for m in messages:
-        said.extend(sentences(m.text))
     keyed: list[Button] = []
     if not CAPABILITIES.buttons:
         keyed = [b for b in keyed_options(messages, len(messages) * 100) if b.key != NO_KEY]
     options = tuple(keyed[:MAX_SPOKEN_OPTIONS])
+    last_with_buttons = max((i for i, m in enumerate(messages) if m.buttons), default=None)
+    split = len(messages) if last_with_buttons is None or not options else last_with_buttons + 1
+    said: list[str] = []
+    for m in messages[:split]:
+        said.extend(sentences(m.text))
+    after: list[str] = []
+    for m in messages[split:]:
+        after.extend(sentences(m.text))
     hint = hint_of(messages)
     number = hint if hint is not None and hint.wants_number and not options else None
     full = "\n".join(m.text.strip() for m in messages if m.text.strip() and not m.buttons)
     handoff = any(bool(m.custom and m.custom.get("handoff")) for m in messages)
     return SpokenAnswer(tuple(said[:MAX_SENTENCES]), options, number, full, handoff,
-                        more_options=len(keyed) > MAX_SPOKEN_OPTIONS)
+                        more_options=len(keyed) > MAX_SPOKEN_OPTIONS, after=tuple(after[:MAX_SENTENCES]))
 
 
 class TwimlBuilder:
@@ -144,11 +153,14 @@ class TwimlBuilder:
         say_language: ``<Say language>`` (e.g. ``cmn-CN``).
         speech_language: ``<Gather language>`` for recognition (e.g. ``cmn-Hans-CN``).
         hints: speech recognition hints.
+        speech: the caller may speak (False: keys only, e.g. the English menu).
     """
 
-    def __init__(self, voice: str, say_language: str, speech_language: str, hints: Sequence[str]):
+    def __init__(self, voice: str, say_language: str, speech_language: str, hints: Sequence[str],
+                 speech: bool = True):
         self.voice, self.say_language, self.speech_language = voice, say_language, speech_language
         self.hints = ",".join(h.replace(",", " ") for h in hints if h)
+        self.speech = speech
 
     def response(self) -> Any:
         """A new ``VoiceResponse``."""
@@ -160,7 +172,8 @@ class TwimlBuilder:
         """Append one ``<Say>`` to ``node`` (a response or a gather)."""
         node.say(text, voice=self.voice, language=self.say_language)
 
-    def gather(self, node: Any, action: str, *, single_key: bool, number: bool = False) -> Any:
+    def gather(self, node: Any, action: str, *, single_key: bool, number: bool = False,
+               speech: bool | None = None) -> Any:
         """Append a ``<Gather>`` posting to ``action`` even on silence.
 
         Args:
@@ -168,7 +181,11 @@ class TwimlBuilder:
             action: absolute action URL.
             single_key: one key ends the input (menus and option lists).
             number: keypad-only number entry finished with ``#``.
+            speech: override of the builder's ``speech`` (keys only when False).
         """
+        if not (self.speech if speech is None else speech):
+            return node.gather(input="dtmf", action=action, method="POST", timeout=5, num_digits=1,
+                               action_on_empty_result=True)
         if number:
             return node.gather(input="dtmf", action=action, method="POST", finish_on_key="#", timeout=10,
                                action_on_empty_result=True)

@@ -1,47 +1,137 @@
-"""Channel-level IVR prompts (Chinese) and keypad conventions; dialogue wording lives in the Rasa domain.
+"""Channel-level IVR prompts per caller language, read from ``texts.yml``; keypad conventions.
 
-Keypad: in the main menu 1 办事指南, 2 预约办理, 3 查询办理进度, 9 重听, 0 人工服务. During a
-conversation the digits 1–5 pick spoken options, the next free digit (1 without options)
-sends the answer by SMS, 9 repeats, 0 asks for a human and ``*`` returns to the main menu;
-numbers (application numbers, booking references, the last four digits) are typed and
-finished with ``#`` when the bot's message carries a ``{"expect": "digits"|"phone"}`` hint
-(never decided by its wording); ``*`` stands for the letter X where the hint allows it.
+Wording lives in ``texts.yml`` (dialogue wording in the Rasa domain). :func:`for_language`
+gives the prompts of one language (``zh`` 普通话, ``yue`` 粤语, ``en`` English; a prompt missing
+for a language falls back to ``zh``). The module's upper-case names (``texts.MENU`` …) are the
+Mandarin prompts, kept for readers of the Mandarin IVR.
+
+Keypad: in the main menu 1 办事指南, 2 预约办理, 3 查询办理进度, 8 language, 9 重听,
+0 人工服务. After an answer 1 repeats it, ``*`` returns to the main menu, 0 asks for a human and
+the main-menu keys 2, 3 and 8 still work; when options are read, their digits pick them.
+Numbers are typed and finished with ``#`` when the bot's message carries a ``{"expect":
+"digits"|"phone"}`` hint (never decided by its wording); ``*`` stands for the letter X where the
+hint allows it.
 """
 
 from __future__ import annotations
 
-GREETING = "您好，欢迎致电市民服务热线智能助手。"
-RECORDING_NOTICE = "为了提升服务质量，您的通话可能会被录音。"
-MENU = ("办事指南请按1，预约办理请按2，查询办理进度请按3，重听请按9，人工服务请按0。"
-        "您也可以直接说出您要办的事。")
-GUIDE_PROMPT = "请说出您要咨询的事项，例如：办护照要带什么材料。"
-NEXT_PROMPT = "请问还有什么可以帮您？您可以直接说，返回主菜单请按星号键。"
-NUMBER_ENTRY = "请用电话按键输入，输入完毕请按井号键。"
-OPTION = "{title}，请按{digit}。"
-MORE_OPTIONS = "其他选择，您也可以直接说出来。"
-READBACK = "您输入的是：{digits}。确认请按1，重新输入请按2。"
-REENTER = "好的，请重新输入，输入完毕请按井号键。"
-SMS_OFFER = "按{digit}把详细内容发短信给您。"  # 1, or the first key after the spoken options
-SMS_SENT = "详细内容已发送到您的手机，请注意查收。"
-SMS_NOT_SENT = "抱歉，短信暂时无法发送，您可以稍后再试，或拨打12345查询。"
-NO_INPUT = "抱歉，没有听到您的声音。"
-NO_MATCH = "抱歉，这个按键无效。"
-OFFER_HUMAN = "如果需要人工服务，请按0；您也可以继续说出您的问题。"
-GOODBYE = "感谢您的来电，再见。"
-TRANSFER = "好的，正在为您转接人工服务，请稍候。"
-AGENT_UNAVAILABLE = "抱歉，人工服务暂时无法接通，请稍后再拨，或拨打12345。"
-AFTER_HOURS = "现在是人工服务的非工作时间。人工服务时间为工作日{start}到{end}，请在这个时间再来电。"
-AGENT_BUSY = "抱歉，人工坐席正忙，请稍后再拨。"
-UNAVAILABLE = "抱歉，系统暂时繁忙，请稍后再试，或拨打12345。"
-PLEASE_WAIT = "请稍候。"
+import functools
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from common.textnorm import to_traditional_hk
+
+TEXTS_FILE = Path(__file__).with_name("texts.yml")
+DEFAULT_LANGUAGE = "zh"
+LANGUAGES = ("zh", "yue", "en")
+CHAT_LANGUAGES = ("zh", "yue")  # the assistant answers in Chinese; English gets the menu and 12345
 
 # Core payloads of the main menu (intent payloads bypass NLU; 1 first asks for the question).
 MENU_PAYLOADS = {"2": "/book_appointment", "3": "/check_application_status"}
 HANDOFF_PAYLOAD = "/request_human"
+LANGUAGE_KEY = "8"
+REPEAT_KEYS = ("9",)  # 1 repeats too, after an answer
 
-CHINESE_DIGITS = {"0": "零", "1": "一", "2": "二", "3": "三", "4": "四", "5": "五", "6": "六", "7": "七",
-                  "8": "八", "9": "九", "X": "叉"}
 
-# Speech hints of the menu itself; the services' names and the words citizens use for them
-# come from the knowledge base when the app server starts (server.app → VoiceSettings.hints).
-MENU_HINTS: tuple[str, ...] = ("办事指南", "预约办理", "查询办理进度", "人工服务", "取消预约", "投诉", "重听")
+@dataclass(frozen=True)
+class Voice:
+    """The TTS voice and the languages of one caller language."""
+
+    voice: str
+    say_language: str
+    speech_language: str
+
+
+@dataclass(frozen=True)
+class Prompts:
+    """The prompts of one language (attribute = the lower-case key in ``texts.yml``)."""
+
+    lang: str
+    table: Mapping[str, str]
+    digits: Mapping[str, str]
+    hints: tuple[str, ...]
+    spoken: tuple[tuple[str, str], ...]
+    traditional: bool = False
+
+    def __getattr__(self, name: str) -> str:
+        try:
+            return self.table[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def digits_spoken(self, value: str) -> str:
+        """A number read digit by digit: ``2026`` → ``二 零 二 六``."""
+        return " ".join(self.digits.get(c, c) for c in value.upper())
+
+    def localise(self, sentence: str) -> str:
+        """A sentence written for Mandarin, made right for this language's voice.
+
+        Words read wrongly get their spoken forms; for Cantonese, Hong Kong Traditional characters.
+        """
+        for word, spoken in self.spoken:
+            sentence = sentence.replace(word, spoken)
+        return to_traditional_hk(sentence) if self.traditional else sentence
+
+
+@functools.lru_cache(maxsize=1)
+def _data() -> dict[str, Any]:
+    with TEXTS_FILE.open(encoding="utf-8") as fh:
+        data = yaml.safe_load(fh)
+    if not isinstance(data, dict):
+        raise ValueError(f"{TEXTS_FILE}: not a mapping")
+    return data
+
+
+@functools.lru_cache(maxsize=len(LANGUAGES))
+def for_language(lang: str = DEFAULT_LANGUAGE) -> Prompts:
+    """The prompts of ``lang`` (unknown languages: Mandarin)."""
+    data = _data()
+    lang = lang if lang in LANGUAGES else DEFAULT_LANGUAGE
+    table = {key: str(by_lang.get(lang) or by_lang[DEFAULT_LANGUAGE]) for key, by_lang in data["prompts"].items()}
+    digits = data["digits"].get(lang) or data["digits"][DEFAULT_LANGUAGE]
+    hints = tuple(data["hints"].get(lang) or data["hints"][DEFAULT_LANGUAGE])
+    spoken = tuple(sorted(((str(k), str(v)) for k, v in (data.get(f"{lang}_spoken") or {}).items()),
+                          key=lambda kv: -len(kv[0])))
+    traditional = (data["languages"].get(lang) or {}).get("script") == "hk"
+    return Prompts(lang, table, {str(k): str(v) for k, v in digits.items()}, hints, spoken, traditional)
+
+
+def voice_of(lang: str) -> Voice:
+    """The voice settings committed for ``lang``."""
+    row = _data()["languages"].get(lang) or _data()["languages"][DEFAULT_LANGUAGE]
+    return Voice(str(row["voice"]), str(row["say_language"]), str(row["speech_language"]))
+
+
+def language_choice() -> list[tuple[str, str, str]]:
+    """(key, language, line) of the language menu, in key order."""
+    rows = _data()["language_choice"]
+    return [(str(k), str(v["lang"]), str(v["text"])) for k, v in sorted(rows.items())]
+
+
+def menu_hints() -> tuple[str, ...]:
+    """Speech hints of the Mandarin menu."""
+    return for_language(DEFAULT_LANGUAGE).hints
+
+
+_NUMBER_RE = re.compile(r"[0-9０-９]{3,}|[零〇一二两三四五六七八九幺]{4,}")
+
+
+def has_number(speech: str) -> bool:
+    """True when recognised speech carries a number (digits, or four Chinese digits in a row)."""
+    return bool(_NUMBER_RE.search(speech))
+
+
+def __getattr__(name: str) -> Any:
+    """``texts.MENU`` … : the Mandarin prompt of that key; ``texts.MENU_HINTS``, ``texts.CHINESE_DIGITS``."""
+    if name == "MENU_HINTS":
+        return menu_hints()
+    if name == "CHINESE_DIGITS":
+        return dict(for_language(DEFAULT_LANGUAGE).digits)
+    if name.isupper() and name.lower() in _data()["prompts"]:
+        return for_language(DEFAULT_LANGUAGE).table[name.lower()]
+    raise AttributeError(name)

@@ -214,3 +214,26 @@ def test_cancel_and_look_up_need_the_right_phone(stores, dispatcher, domain, ope
     run(ActionCancelAppointment(stores), dispatcher, right, domain)
     assert responses(dispatcher) == ["utter_booking_details", "utter_booking_cancelled", "utter_ask_rating"]
     assert stores.casework.find_booking(booking.ref, PHONE).status.value == "cancelled"
+
+
+def test_the_time_question_shows_the_free_slots_first_and_asks_after_them(stores, dispatcher, domain, base_slots):
+    from actions.appointment import ActionAskBookingTime
+
+    slots = {k: v for k, v in base_slots.items() if k not in ("booking_time", "person_name", "phone")}
+    run(ActionAskBookingTime(stores), dispatcher, make_tracker("下周三", slots=slots), domain)
+    assert responses(dispatcher) == ["utter_choose_time", "utter_ask_time_after_slots"]
+    buttons = dispatcher.messages[0]["buttons"]
+    assert 1 < len(buttons) <= stores.settings.max_offered_slots
+    times = [b["payload"].split('"time": "')[1][:5] for b in buttons]
+    from actions.appointment import now, slot_search
+
+    center = stores.knowledge.get_center("tianhe_center")
+    free = slot_search(stores).day_slots(center, "passport", dt.date.fromisoformat(slots["booking_date"]), now())[1]
+    assert times == sorted(times) and (times[0], times[-1]) == (free[0], free[-1])  # spread over the day
+
+
+def test_without_a_day_the_time_question_is_plain(stores, dispatcher, domain):
+    from actions.appointment import ActionAskBookingTime
+
+    run(ActionAskBookingTime(stores), dispatcher, make_tracker("十点", slots={"service": "passport"}), domain)
+    assert responses(dispatcher) == ["utter_ask_booking_form_booking_time"]

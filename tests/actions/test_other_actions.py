@@ -189,3 +189,11 @@ def test_every_way_of_giving_five_after_the_rating_question_records_very_satisfi
                           slots={"rating_context": "status", "service": "passport"})
     run(ActionRecordRating(stores), dispatcher, chosen, domain)
     assert [r.score for r in stores.casework.ratings()] == [5]
+
+
+@pytest.mark.parametrize(("said", "score"), [
+    ("5", 5), ("5分", 5), ("五星", 5), ("5星", 5), ("给五颗星", 5), ("５", 5), ("打5分", 5), ("非常满意", 5),
+    ("十分满意", 5), ("满意", 4), ("三分吧", 3), ("一般", 3), ("不满意", 2), ("非常不满意", 1), ("1", 1),
+    ("10分", None), ("3分或4分", None), ("嗯", None)])
+def test_ratings_are_read_on_one_scale_5_best(said, score):
+    assert parse_rating(None, said) == score

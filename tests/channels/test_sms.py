@@ -345,3 +345,10 @@ def test_short_answer_with_full_text_offers_more():
     page = render.compose([short, rating], max_parts=3)
     assert texts.MORE_HINT_WORD in page.text and page.rest == full and len(page.options) == 2
     assert render.compose([BotMessage(text="没有全文的回答。")], max_parts=3).rest == ""
+
+
+def test_the_question_after_the_options_comes_after_them():
+    slots = bot("12月3日还可以预约的时段有：", [("上午9:00", '/inform{"time": "09:00"}'), ("下午2:00", '/inform{"time": "14:00"}')])
+    page = render.compose([slots, bot("也可以直接回复其他时间，例如“下午3点”。")], max_parts=3)
+    assert page.text.index("1. 上午9:00") < page.text.index("2. 下午2:00") < page.text.index("也可以直接回复其他时间")
+    assert page.text.startswith("12月3日还可以预约的时段有：")

@@ -13,7 +13,7 @@ import requests
 
 from channels.sms import segments
 from channels.voice import texts as voice_texts
-from common.identity import number_hash
+from common.identity import hash_sender, number_hash
 from tests.channels.twilio_helpers import (
     AGENT,
     Caller,
@@ -128,3 +128,82 @@ def test_an_ivr_caller_is_transferred_to_a_human(app_client):
     doc = caller.answer("0")
     assert doc.xpath("/Response/Dial/text()") == [AGENT]
     assert doc.xpath("/Response/Say")  # announced before dialling
+
+
+# -- issue 15: the rating scale, a whole IVR call ------------------------------------------------
+def _ratings(live_core) -> list[tuple[int, str, str]]:
+    from casework.repository import CaseworkRepository
+    from knowledge.db import make_engine, session_factory
+
+    engine = make_engine(live_core.db_url)
+    try:
+        return [(r.score, r.channel, r.sender_hash) for r in CaseworkRepository(session_factory(engine)).ratings()]
+    finally:
+        engine.dispose()
+
+
+def _status_then_rating(t: Texter) -> str:
+    """Look up the sample application by SMS until the rating question comes."""
+    reply = t.send("查询办理进度")
+    for answer in ("202611100012", "1234"):
+        if "打个分" in reply:
+            break
+        reply = t.send(answer)
+    assert "打个分" in reply, reply
+    return reply
+
+
+@pytest.mark.parametrize(("phone", "said"), [("+8613800000111", "5"), ("+8613800000112", "5分")])
+def test_an_sms_rating_of_5_or_5_fen_records_very_satisfied(app_client, live_core, sample_applications, phone, said):
+    t = Texter(app_client, phone)
+    question = _status_then_rating(t)
+    assert "5. 非常满意" in question and "1. 非常不满意" in question, question
+    t.send(said)
+    conversation = hash_sender("sms-" + number_hash(phone))  # ratings carry the conversation's pseudonym
+    ratings = _ratings(live_core)
+    mine = [score for score, channel, sender in ratings if channel == "sms" and sender == conversation]
+    assert mine == [5], ratings  # 5 = 非常满意 (common scale: 5 best, 1 worst)
+
+
+def test_a_whole_ivr_call_with_keypad_speech_low_confidence_and_the_after_answer_menu(app_client, sample_applications):
+    caller = Caller(app_client, call_sid="CA" + "9" * 32, caller="+8613800000113")
+    caller.call(language=None)
+    assert caller.said()[1:] == [line for _, _, line in voice_texts.language_choice()]
+    caller.answer("1")  # 普通话
+    assert caller.said() == [voice_texts.RECORDING_NOTICE, voice_texts.MENU]
+    caller.answer(speech="结婚登记要带什么材料", confidence=0.42)  # unsure: confirmed first
+    assert caller.said() == [voice_texts.CONFIRM_SPEECH.format(text="结婚登记要带什么材料")]
+    caller.answer("1")
+    said = caller.said()
+    assert any("身份证" in s or "户口" in s for s in said), said
+    assert said[-1] == voice_texts.AFTER_ANSWER and not any("http" in s for s in said)
+    caller.answer("3")  # a main-menu key straight after the answer: 查询办理进度
+    assert caller.said()[-1] == voice_texts.NUMBER_ENTRY
+    caller.answer(speech="二零二六一一一零零零一二", confidence=0.5)  # a number heard unsure is never used
+    assert caller.said()[-1] == voice_texts.NUMBER_BY_KEYPAD
+    caller.answer("202611100012#")
+    caller.answer("1")  # the read-back is right
+    assert caller.said()[-1] == voice_texts.NUMBER_ENTRY  # the last four digits
+    caller.answer("1234#")
+    caller.answer("1")
+    said = caller.said()
+    assert any("护照" in s for s in said), said
+    caller.answer("*")
+    assert caller.said() == [voice_texts.MENU]
+
+
+def test_a_cantonese_call_is_spoken_in_cantonese_and_remembered(app_client):
+    yue = voice_texts.for_language("yue")
+    caller = Caller(app_client, call_sid="CA" + "8" * 31 + "1", caller="+8613800000114")
+    caller.call(language="2")
+    assert caller.said() == [yue.recording_notice, yue.menu]
+    caller.answer(speech="辦護照要帶乜嘢材料", confidence=0.85)
+    doc = caller.doc
+    assert {s.get("voice") for s in doc.xpath("//Say")} == {"Google.yue-HK-Standard-A"}
+    assert doc.xpath("//Gather/@language") == ["yue-Hant-HK"]
+    said = caller.said()
+    assert any("護照" in s and "身份證" in s for s in said), said  # the answer, read in HK characters
+    assert said[-1] == yue.after_answer
+    again = Caller(app_client, call_sid="CA" + "8" * 31 + "2", caller="+8613800000114")
+    again.call(language=None)
+    assert again.said() == [yue.greeting, yue.recording_notice, yue.menu]

@@ -84,21 +84,37 @@ def test_speech_hints_follow_the_knowledge_base(monkeypatch, seeded_url, seeded_
     assert "扯证" in terms  # the lexicon's colloquial words stay
 
 
+def test_a_first_call_chooses_a_language_each_line_in_its_own_voice(caller):
+    doc = caller.call(language=None)
+    (g,) = doc.xpath("/Response/Gather")
+    assert g.get("input") == "dtmf" and g.get("numDigits") == "1" and g.get("actionOnEmptyResult") == "true"
+    assert g.get("action") == BASE + "/channels/voice/gather?step=1"
+    assert not doc.xpath("/Response/Say")  # barge-in: everything is said inside the Gather
+    said = caller.said()
+    assert said[0] == texts.GREETING and said[1:] == [line for _, _, line in texts.language_choice()]
+    voices = [(s.get("voice"), s.get("language")) for s in g.xpath("Say")]
+    assert voices[1:] == [("Polly.Zhiyu", "cmn-CN"), ("Google.yue-HK-Standard-A", "yue-HK"), ("Polly.Joanna", "en-US")]
+
+
 def test_a_call_is_greeted_with_the_recording_notice_and_the_keypad_menu(caller):
-    doc = caller.call()
+    doc = caller.call()  # 1: 普通话
     gather = doc.xpath("/Response/Gather")
-    assert len(gather) == 1
+    assert len(gather) == 1 and not doc.xpath("/Response/Say")
     g = gather[0]
     assert g.get("input") == "dtmf speech" and g.get("language") == "cmn-Hans-CN"
     assert g.get("numDigits") == "1" and g.get("actionOnEmptyResult") == "true" and g.get("method") == "POST"
-    assert g.get("action") == BASE + "/channels/voice/gather?step=1"
+    assert g.get("action") == BASE + "/channels/voice/gather?step=2"
     hints = g.get("hints").split(",")
     # menu words, the knowledge base's service names cut into spoken words, the lexicon's colloquial terms
     assert {"办事指南", "人工服务", "结婚登记", "营业执照", "普通护照申领", "扯证", "办护照"} <= set(hints)
-    assert caller.said() == [texts.GREETING, texts.RECORDING_NOTICE, texts.MENU]
-    assert doc.xpath("count(//Say[@voice='Polly.Zhiyu' and @language='cmn-CN'])") == 3
-    for word in ("1", "办事指南", "2", "预约办理", "3", "查询办理进度", "9", "重听", "0", "人工服务"):
+    assert caller.said() == [texts.RECORDING_NOTICE, texts.MENU]
+    assert doc.xpath("count(//Say[@voice='Polly.Zhiyu' and @language='cmn-CN'])") == 2
+    for word in ("1", "办事指南", "2", "预约办理", "3", "查询办理进度", "9", "重听", "0", "人工服务", "8"):
         assert word in texts.MENU
+    # the next call from the same number skips the choice
+    again = Caller(caller.client, call_sid="CA" + "5" * 32, caller=caller.caller)
+    again.call(language=None)
+    assert again.said() == [texts.GREETING, texts.RECORDING_NOTICE, texts.MENU]
 
 
 @pytest.mark.parametrize(("digit", "payload"), [("2", "/book_appointment"), ("3", "/check_application_status")])
@@ -110,7 +126,7 @@ def test_menu_keys_become_messages_to_the_core(caller, core, digit, payload):
     assert msg.text == payload and msg.channel == "voice"
     assert msg.sender_id == "voice-" + hash_sender(caller.call_sid)
     assert msg.metadata == {"phone": "+8613900001234"}
-    assert caller.said() == ["请问您要预约办理哪项业务？"]
+    assert caller.said() == ["请问您要预约办理哪项业务？", texts.AFTER_ANSWER]
 
 
 def test_key_1_asks_for_the_question_and_speech_goes_to_the_core_as_text(caller, core):
@@ -249,7 +265,7 @@ def test_an_answer_resets_the_reprompt_count(caller, core):
     core.replies.append([bot("请问您要预约办理哪项业务？")])
     caller.answer("2")
     caller.answer()
-    assert caller.said() == [texts.NO_INPUT, "请问您要预约办理哪项业务？"]
+    assert caller.said() == [texts.NO_INPUT, "请问您要预约办理哪项业务？", texts.AFTER_ANSWER]
 
 
 # -- transfers ----------------------------------------------------------------------------------
@@ -333,9 +349,10 @@ def test_after_an_answer_the_full_text_can_be_sent_by_sms(caller, core, sender):
     core.replies.append([bot(LONG_ANSWER)])
     caller.answer(speech="护照怎么办")
     said = caller.said()
-    assert said[-1] == texts.SMS_OFFER.format(digit="1")
+    # 1 repeats and 2, 3, 8, 9 are the main menu's keys: the SMS is on the first free key
+    assert said[-2:] == [texts.SMS_OFFER.format(digit="4"), texts.AFTER_ANSWER]
     assert not any("http" in s for s in said)
-    caller.answer("1")
+    caller.answer("4")
     assert sender.sent == [("+8613900001234", LONG_ANSWER)]
     assert caller.said() == [texts.SMS_SENT, texts.NEXT_PROMPT]
     assert len(core.received) == 1  # "1" was not sent to the core
@@ -387,7 +404,7 @@ def test_unsigned_or_tampered_voice_webhooks_are_refused(client, core, case):
     if case == "missing":
         res = post_signed(client, path, form, signature="")
     elif case == "other_step":  # the signature covers the query string
-        res = post_signed(client, path, form, signature=sign(BASE + path.replace("step=1", "step=2"), form))
+        res = post_signed(client, path, form, signature=sign(BASE + path.replace("step=2", "step=3"), form))
     else:
         res = post_signed(client, path, {**form, "Digits": "0"}, signature=sign(BASE + path, form))
     assert res.status_code == 403
@@ -411,11 +428,11 @@ def test_a_core_that_is_down_gets_an_apology_and_the_turn_can_be_retried(client,
     path = caller.next_action()
     core.down = True
     doc = twiml(post_signed(client, path, call_form(Digits="2")))
-    assert doc.xpath("/Response/Say/text()") == [texts.UNAVAILABLE]
+    assert doc.xpath("//Gather/Say/text()") == [texts.UNAVAILABLE, texts.NEXT_PROMPT]
     core.down = False
     core.replies.append([bot("请问您要预约办理哪项业务？")])
     doc = twiml(post_signed(client, path, call_form(Digits="2")))
-    assert doc.xpath("//Say/text()") == ["请问您要预约办理哪项业务？"]
+    assert doc.xpath("//Say/text()") == ["请问您要预约办理哪项业务？", texts.AFTER_ANSWER]
 
 
 def test_a_webhook_without_call_sid_is_a_bad_request(client):
@@ -426,7 +443,7 @@ def test_a_turn_still_in_progress_elsewhere_waits_and_asks_again(client, core, s
     caller = Caller(client)
     caller.call()
     path = caller.next_action()
-    state.begin("voice", "CA" + "0" * 31 + "1" + ":gather:1")  # another worker holds this turn
+    state.begin("voice", "CA" + "0" * 31 + "1" + ":gather:2")  # another worker holds this turn
     doc = twiml(post_signed(client, path, call_form(Digits="2")))
     assert doc.xpath("/Response/Pause/@length") == ["2"]
     assert doc.xpath("/Response/Redirect/text()") == [BASE + path]
@@ -447,3 +464,110 @@ def test_speech_hints_without_a_knowledge_base_keep_the_lexicon_and_log_why(monk
     terms = speech_terms()
     assert "扯证" in terms and "普通护照申领" not in terms
     assert any("speech hints without the service names" in r.getMessage() for r in caplog.records)
+
+
+# -- issue 15: after-answer menu, speech confidence, languages ------------------------------------
+FAQ = "办理普通护照需要带居民身份证原件和近期免冠彩色照片，每本120元，7个工作日办结。"
+
+
+def test_after_an_answer_the_main_menu_keys_work_and_1_repeats(caller, core):
+    caller.call()
+    caller.answer("1")
+    core.replies.append([bot(FAQ)])
+    caller.answer(speech="办护照要带什么")
+    assert caller.said()[-1] == texts.AFTER_ANSWER
+    caller.answer("1")  # repeat: the answer again, the core is not asked
+    assert caller.said()[0].startswith("办理普通护照") and len(core.received) == 1
+    core.replies.append([bot("请提供受理编号。", custom={"expect": "digits", "length": 12})])
+    caller.answer("3")  # 查询办理进度, straight from the answer
+    assert core.received[-1].text == "/check_application_status"
+    assert caller.said()[-1] == texts.NUMBER_ENTRY
+
+
+def test_an_invalid_key_after_an_answer_repeats_the_short_menu_not_the_answer(caller, core):
+    caller.call()
+    caller.answer("1")
+    core.replies.append([bot(FAQ)])
+    caller.answer(speech="办护照要带什么")
+    caller.answer("7")
+    assert caller.said() == [texts.NO_MATCH, texts.SMS_OFFER.format(digit="4"), texts.AFTER_ANSWER]
+    caller.answer("*")
+    assert caller.said() == [texts.MENU]
+
+
+def test_low_confidence_speech_is_confirmed_before_it_is_used(caller, core):
+    caller.call()
+    caller.answer(speech="结婚登记要带什么", confidence=0.45)
+    assert core.received == []
+    assert caller.said() == [texts.CONFIRM_SPEECH.format(text="结婚登记要带什么")]
+    assert caller.doc.xpath("//Gather/@numDigits") == ["1"]
+    core.replies.append([bot("结婚登记需要双方的身份证和户口簿。")])
+    caller.answer("1")
+    assert [m.text for m in core.received] == ["结婚登记要带什么"]
+    assert caller.said()[0] == "结婚登记需要双方的身份证和户口簿。"
+
+
+def test_a_rejected_guess_asks_again_and_very_low_confidence_falls_back_to_the_keypad(caller, core):
+    caller.call()
+    caller.answer(speech="结婚登记", confidence=0.5)
+    caller.answer("2")
+    assert caller.said() == [texts.SPEECH_RETRY, texts.MENU]
+    caller.answer(speech="嗯嗯", confidence=0.1)
+    assert caller.said() == [texts.NOT_HEARD, texts.MENU]
+    assert core.received == []
+
+
+def test_a_number_heard_with_low_confidence_is_never_used_but_typed(caller, core):
+    caller.call()
+    caller.answer("1")
+    caller.answer(speech="我的受理编号是202611100012", confidence=0.55)
+    assert core.received == []  # neither acted on nor read back
+    assert caller.said() == [texts.NOT_HEARD, texts.NUMBER_BY_KEYPAD]
+    assert caller.doc.xpath("//Gather/@input") == ["dtmf"]
+    caller.answer("202611100012#")
+    assert "二 零 二 六" in caller.said()[0]
+    core.replies.append([bot("查到了。")])
+    caller.answer("1")
+    assert [m.text for m in core.received] == ["202611100012"]
+    # with high confidence the same sentence goes to the core as said
+    core.replies.append([bot("好的。")])
+    caller.answer(speech="我的受理编号是202611100012", confidence=0.92)
+    assert core.received[-1].text == "我的受理编号是202611100012"
+
+
+def test_cantonese_callers_get_cantonese_prompts_voice_and_recognition(client, core):
+    caller = Caller(client, call_sid="CA" + "6" * 32, caller="+8613900005678")
+    caller.call(language="2")
+    yue = texts.for_language("yue")
+    (g,) = caller.doc.xpath("/Response/Gather")
+    assert g.get("language") == "yue-Hant-HK"
+    assert {s.get("voice") for s in g.xpath("Say")} == {"Google.yue-HK-Standard-A"}
+    assert caller.said() == [yue.recording_notice, yue.menu]
+    core.replies.append([bot("在这儿办理，啥材料都要带齐。")])
+    caller.answer(speech="辦護照要帶乜嘢", confidence=0.8)
+    msg = core.received[-1]
+    assert msg.text == "辦護照要帶乜嘢" and msg.metadata["language"] == "yue"
+    # Mandarin-only words get their spoken Cantonese forms (texts.yml yue_spoken), in HK characters
+    assert caller.said() == ["在呢度辦理，乜嘢材料都要帶齊。", yue.after_answer]
+    # remembered: the next call from this number is greeted in Cantonese without the choice
+    again = Caller(client, call_sid="CA" + "7" * 32, caller="+8613900005678")
+    again.call(language=None)
+    assert again.said() == [yue.greeting, yue.recording_notice, yue.menu]
+
+
+def test_english_callers_hear_what_the_line_does_and_can_switch_or_reach_an_agent(client, core):
+    caller = Caller(client, call_sid="CA" + "8" * 32, caller="+8613900009999")
+    caller.call(language="3")
+    en = texts.for_language("en")
+    assert caller.said() == [en.recording_notice, en.menu] and "12345" in en.menu
+    (g,) = caller.doc.xpath("/Response/Gather")
+    assert g.get("input") == "dtmf" and {s.get("language") for s in g.xpath("Say")} == {"en-US"}
+    caller.answer("1")  # switch to Mandarin
+    assert caller.said() == [texts.MENU]
+    assert core.received == []
+
+
+def test_silence_at_the_language_choice_is_mandarin(caller):
+    caller.call(language=None)
+    caller.answer()
+    assert caller.said() == [texts.RECORDING_NOTICE, texts.MENU]

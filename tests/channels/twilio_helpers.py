@@ -104,9 +104,13 @@ class Caller:
         self.client, self.call_sid, self.caller = client, call_sid, caller
         self.doc: etree._Element | None = None
 
-    def call(self) -> etree._Element:
-        """The call arrives."""
+    def call(self, language: str | None = "1") -> etree._Element:
+        """The call arrives; a first caller's language choice is answered with ``language`` (None: not)."""
+        from channels.voice.texts import language_choice
+
         self.doc = twiml(post_signed(self.client, "/channels/voice/webhook", call_form(self.call_sid, self.caller)))
+        if language is not None and {line for _, _, line in language_choice()} & set(self.said()):
+            self.answer(language)
         return self.doc
 
     def next_action(self, element: str = "Gather") -> str:
@@ -118,13 +122,14 @@ class Caller:
         return actions[0][len(BASE):]
 
     def answer(self, digits: str | None = None, speech: str | None = None, *, element: str = "Gather",
-               **extra: str) -> etree._Element:
-        """Enter ``digits`` (``#`` finishes) or say ``speech``; None for both is silence."""
+               confidence: float = 0.9, **extra: str) -> etree._Element:
+        """Enter ``digits`` (``#`` finishes) or say ``speech`` (recognised with ``confidence``);
+        None for both is silence."""
         form = call_form(self.call_sid, self.caller, **extra)
         if digits is not None:
             form["Digits"] = digits
         if speech is not None:
-            form["SpeechResult"], form["Confidence"] = speech, "0.9"
+            form["SpeechResult"], form["Confidence"] = speech, f"{confidence:.2f}"
         self.doc = twiml(post_signed(self.client, self.next_action(element), form))
         return self.doc
 
