@@ -17,11 +17,13 @@ from rasa_sdk.types import DomainDict
 from actions.base import CitizenAction, channel_of, sender_of, user_text
 from actions.closed_question import ask, domain_buttons
 from actions.faq import latest_entity
+from actions.live_offer import offer_human
 from actions.services.closed_question import EXPECT_CHOICE, bare_number, make_question, parse_payload
 
 WORDS = (("非常不满意", 1), ("很不满意", 1), ("差评", 1), ("不满意", 2), ("唔满意", 2), ("一般", 3), ("麻麻地", 3),
          ("非常满意", 5), ("很满意", 5), ("好评", 5), ("满意", 4))
 SKIP_PAYLOAD = "/deny"
+VERY_DISSATISFIED = 1  # offers a person (转人工) on text channels
 
 
 def parse_rating(entity: str | None, text: str) -> int | None:
@@ -73,4 +75,5 @@ class ActionRecordRating(CitizenAction):
                             service_id=tracker.get_slot("service"), channel=channel_of(tracker),
                             sender_hash=sender_of(tracker))
         dispatcher.utter_message(response="utter_thanks_rating")
-        return [SlotSet("rating_context", None)]
+        offer = offer_human(dispatcher, tracker, "dissatisfied") if score == VERY_DISSATISFIED else []
+        return [SlotSet("rating_context", None), *offer]

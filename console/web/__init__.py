@@ -32,6 +32,7 @@ STATUS_LABELS = {"draft": "草稿", "submitted": "待审核", "published": "已�
 
 def _blueprints() -> list[Any]:
     from console.web import (
+        agents,
         audit,
         auth,
         casework,
@@ -43,7 +44,8 @@ def _blueprints() -> list[Any]:
         users,
     )
 
-    return [auth.bp, faqs.bp, services.bp, inbox.bp, transfer.bp, audit.bp, users.bp, dashboard.bp, casework.bp]
+    return [auth.bp, faqs.bp, services.bp, inbox.bp, transfer.bp, audit.bp, users.bp, dashboard.bp, casework.bp,
+            agents.bp]
 
 
 def _login_key() -> str:
