@@ -88,7 +88,8 @@ class CoreApi:
         self._post(f"{path}/tracker/events", [{"event": "resume"}, {"event": "action", "name": "action_listen"}])
         if intent is None:
             return []
-        data = self._post(f"{path}/trigger_intent", {"name": intent, "entities": {}})
+        # output_channel=latest: answered in the conversation's channel's variations (bot/connectors/relay.py)
+        data = self._post(f"{path}/trigger_intent?output_channel=latest", {"name": intent, "entities": {}})
         messages = data.get("messages") if isinstance(data, dict) else None
         return [m for m in messages or [] if isinstance(m, dict)]
 

@@ -70,7 +70,7 @@ def test_two_agents_racing_for_each_conversation_exactly_one_wins(url):
                 winners[sid].append(name)
             except TakeRefused:
                 pass
-            except BaseException as exc:  # noqa: BLE001 - reported below
+            except BaseException as exc:
                 errors.append(exc)
 
     threads = [threading.Thread(target=agent, args=(n,)) for n in agents]
