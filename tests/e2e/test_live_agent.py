@@ -16,6 +16,7 @@ import re
 import secrets
 import shutil
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -226,7 +227,8 @@ def test_telegram_citizen_and_agent_talk_both_ways(app: Any, desk_core: LiveCore
     assert "人工坐席已结束" in "".join(m["text"] for m in fake_telegram.messages_to(chat)[-2:])
     count = len(fake_telegram.messages_to(chat))
     say(QUESTION)
-    assert any("护照" in m["text"] for m in fake_telegram.messages_to(chat)[count:])
+    answer = [m["text"] for m in fake_telegram.messages_to(chat)[count:]]
+    assert any("身份证" in text for text in answer), answer
 
 
 @pytest.fixture
@@ -300,6 +302,36 @@ def test_webchat_citizen_and_agent_in_two_browsers(live_server: str, browser: An
     citizen.fill("#input", QUESTION)
     citizen.press("#input", "Enter")
     citizen.wait_for_function(
-        "() => Array.from(document.querySelectorAll('.row.bot')).slice(-3).some(r => r.textContent.includes('护照'))"
+        "() => Array.from(document.querySelectorAll('.row.bot')).slice(-3).some(r => r.textContent.includes('身份证'))"
         " && !document.querySelector('.row.typing')")
     citizen.screenshot(path=str(ARTIFACTS / "agent_citizen_webchat.png"))
+
+
+def test_nobody_takes_it_in_time_so_the_citizen_leaves_a_message_for_the_case_desk(app: Any, desk_core: LiveCore):
+    from dataclasses import replace
+
+    from casework.repository import CaseworkRepository
+    from knowledge.db import get_engine, session_factory
+
+    desk = app.extensions["live_agent_desk"]
+    desk.settings = replace(desk.settings, max_wait_s=1)
+    client, sender = app.test_client(), f"timeout{SUFFIX}"
+
+    def chat(text: str) -> list[dict[str, Any]]:
+        res = client.post("/chat/api/message", json={"sender": sender, "message": text})
+        assert res.status_code == 200
+        return res.get_json()["messages"]
+
+    chat("转人工")
+    assert any("排队" in (m.get("text") or "") for m in chat("/accept_live_agent"))
+    time.sleep(1.5)
+    late = chat("还有人吗")
+    assert any(b["payload"] == "/leave_message" for m in late for b in m.get("buttons") or []), late
+    assert any((m.get("custom") or {}).get("live_agent") == "ended" for m in late)
+    assert any("留下" in (m.get("text") or "") for m in chat("/leave_message"))
+    saved = " ".join(m.get("text") or "" for m in chat("想咨询公租房申请需要满足什么条件"))
+    number = re.search(r"TS\d{10}", saved)
+    assert number, saved
+    case = CaseworkRepository(session_factory(get_engine(desk_core.db_url))).get_case(number.group(0))
+    assert case is not None and case.kind == "inquiry" and "公租房" in case.description
+    assert app.extensions["live_agent_desk"].repo.stats()["abandoned"] >= 1
