@@ -30,7 +30,8 @@ from common.clock import city_now
 from common.pii import mask_pii
 
 SUMMARY_MESSAGES = 8
-QUIET_SLOTS = frozenset({"requested_slot", "form_retries", "handoff_requested", "live_message", "rating_context"})
+QUIET_SLOTS = frozenset({"requested_slot", "form_retries", "handoff_requested", "live_message", "rating_context",
+                         "live_agent_reason"})
 MAX_MESSAGE_CHARS = 2000
 
 
@@ -42,7 +43,8 @@ def handoff_summary(tracker: Tracker) -> dict[str, Any]:
     slots = {k: v for k, v in tracker.current_slot_values().items() if v not in (None, "", [], False)
              and k not in QUIET_SLOTS}
     lines = [{"who": "citizen" if e["event"] == "user" else "bot", "text": str(e.get("text") or "")}
-             for e in tracker.events if e.get("event") in ("user", "bot") and e.get("text")]
+             for e in tracker.events if e.get("event") in ("user", "bot") and e.get("text")
+             and not str(e.get("text")).startswith("/")]  # button payloads say nothing to a person
     return {"intent": topical[-1] if topical else "", "service": tracker.get_slot("service") or "",
             "slots": slots, "last_messages": lines[-SUMMARY_MESSAGES:]}
 

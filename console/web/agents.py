@@ -71,7 +71,7 @@ def _queue_rows() -> list[dict[str, Any]]:
     return [{"id": q.id, "channel": CHANNEL_LABELS.get(q.channel, q.channel),
              "reason": REASON_LABELS.get(q.reason, q.reason), "state": q.state,
              "state_label": STATE_LABELS.get(q.state, q.state), "agent": q.agent,
-             "queued_at": q.queued_at.isoformat(), "intent": q.summary.get("intent", ""),
+             "queued_at": q.queued_at.isoformat(), "queued": q.queued_at, "intent": q.summary.get("intent", ""),
              "service": q.summary.get("service", "")} for q in _repo().queue()]
 
 
@@ -87,7 +87,8 @@ def queue() -> str:
 @requires("agent.desk")
 def queue_json() -> Any:
     """The queue and figures for the page's polling."""
-    return jsonify({"rows": _queue_rows(), "stats": _repo().stats()})
+    rows = [{k: v for k, v in r.items() if k != "queued"} for r in _queue_rows()]
+    return jsonify({"rows": rows, "stats": _repo().stats()})
 
 
 @bp.post("/<int:session_id>/take")
