@@ -83,7 +83,7 @@ def app(desk_core: LiveCore, fake_telegram: Any, tmp_path: Path, monkeypatch: py
     env = {"RASA_URL": desk_core.rasa_url, "TWILIO_AUTH_TOKEN": TOKEN, "PUBLIC_BASE_URL": BASE,
            "AGENT_DESK_FILE": str(desk_core.workdir / "desk.yml"), "TELEGRAM_BOT_TOKEN": fake_telegram.token,
            "TELEGRAM_API_BASE_URL": fake_telegram.url, "TELEGRAM_MODE": "webhook",
-           "TELEGRAM_WEBHOOK_SECRET": "s3cret-Token_1", "CHAT_TIMEOUT": "30", "SMS_CORE_TIMEOUT": "12"}
+           "TELEGRAM_WEBHOOK_SECRET": "s3cret-Token_1", "CHAT_TIMEOUT": "30", "SMS_CORE_TIMEOUT": "12", "CORE_TIMEOUT": "30"}
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     for key in ("RELAY_TOKEN", "SMS_MAX_PARTS"):
