@@ -192,6 +192,28 @@ class LiveAgentDesk:
         if session is not None and address:
             self.repo.set_address(session.id, self.sealer.seal(address))
 
+    def expire_overdue(self) -> int:
+        """Close waiting sessions nobody took in time; each citizen is offered to leave a message.
+
+        Called whenever an agent's queue page polls (the gate does the same on the citizen's
+        next message), so a citizen who stopped writing is not left waiting in a paused
+        conversation. Returns how many sessions it closed.
+        """
+        closed = 0
+        for row in self.repo.queue():
+            if row.state != "waiting":
+                continue
+            session = self.repo.get(row.id)
+            if session is None or not self._too_late(session) or not self.repo.expire(session.id, "timed_out"):
+                continue
+            closed += 1
+            try:
+                messages = self.core.resume(session.conversation_id, "live_agent_timeout")
+                self._deliver(session, [*messages, {"custom": {LIVE_AGENT_HINT: "ended"}}], author="bot", agent="")
+            except (CoreUnavailable, DeliveryFailed) as exc:
+                log.warning("live agent: session %s expired, the citizen was not told (%s)", session.id, exc)
+        return closed
+
     # --- the agents -----------------------------------------------------------------------
     def take(self, session_id: int, agent: str) -> LiveSession:
         """Take a waiting session and tell the citizen an agent is on it.

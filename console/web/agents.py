@@ -79,6 +79,7 @@ def _queue_rows() -> list[dict[str, Any]]:
 @requires("agent.desk")
 def queue() -> str:
     """The live queue across channels, oldest first, with the desk's figures."""
+    _desk().expire_overdue()
     return render_template("staff/agents/queue.html", rows=_queue_rows(), stats=_repo().stats(),
                            channel_labels=CHANNEL_LABELS, reason_labels=REASON_LABELS)
 
@@ -86,7 +87,8 @@ def queue() -> str:
 @bp.get("/queue.json")
 @requires("agent.desk")
 def queue_json() -> Any:
-    """The queue and figures for the page's polling."""
+    """The queue and figures for the page's polling (which also closes sessions nobody took in time)."""
+    _desk().expire_overdue()
     rows = [{k: v for k, v in r.items() if k != "queued"} for r in _queue_rows()]
     return jsonify({"rows": rows, "stats": _repo().stats()})
 

@@ -335,3 +335,21 @@ def test_nobody_takes_it_in_time_so_the_citizen_leaves_a_message_for_the_case_de
     case = CaseworkRepository(session_factory(get_engine(desk_core.db_url))).get_case(number.group(0))
     assert case is not None and case.kind == "inquiry" and "公租房" in case.description
     assert app.extensions["live_agent_desk"].repo.stats()["abandoned"] >= 1
+
+
+def test_an_agent_console_poll_closes_an_overdue_wait_and_the_citizen_is_told(app: Any, desk_core: LiveCore):
+    from dataclasses import replace
+
+    desk = app.extensions["live_agent_desk"]
+    desk.settings = replace(desk.settings, max_wait_s=1)
+    client, sender = app.test_client(), f"overdue{SUFFIX}"
+    client.post("/chat/api/message", json={"sender": sender, "message": "转人工"})
+    client.post("/chat/api/message", json={"sender": sender, "message": "/accept_live_agent"})
+    time.sleep(1.5)
+    agent = Agent(app, "agent2")
+    assert all(r["state"] != "waiting" for r in agent.queue())  # the poll expired it
+    told = client.post("/chat/api/poll", json={"sender": sender}).get_json()["messages"]
+    assert any(b["payload"] == "/leave_message" for m in told for b in m.get("buttons") or []), told
+    assert not paused(desk_core, f"webchat-{sender}")
+    answer = client.post("/chat/api/message", json={"sender": sender, "message": QUESTION}).get_json()["messages"]
+    assert any("身份证" in (m.get("text") or "") for m in answer), answer
