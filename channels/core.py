@@ -430,9 +430,13 @@ class GatedCore(CoreClient):
     """A :class:`CoreClient` whose messages pass through a :class:`ConversationGate` first."""
 
     def __init__(self, inner: CoreClient, gate: ConversationGate):
-        super().__init__(inner._settings)
+        super().__init__(None)
         self.inner = inner
         self.gate = gate
+
+    def __getattr__(self, name: str) -> Any:
+        # Anything else a channel asks of its client is the wrapped client's.
+        return getattr(self.inner, name)
 
     @property
     def settings(self) -> CoreSettings:

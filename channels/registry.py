@@ -39,7 +39,8 @@ def core_client(app: Flask) -> CoreClient:
     """
     core = app.config.get("CORE_CLIENT") or CoreClient()
     gate = app.extensions.get("conversation_gate")
-    return GatedCore(core, gate) if gate is not None else core
+    # A scripted stand-in of the core (tests) has no conversations to hand to an agent.
+    return GatedCore(core, gate) if gate is not None and isinstance(core, CoreClient) else core
 
 
 def register_channels(app: Flask, speech_terms: Callable[[], Sequence[str]] | None = None) -> None:
