@@ -176,7 +176,7 @@ def test_sms_citizen_and_agent_talk_both_ways_then_the_bot_is_back(app: Any, des
     offer = sms(citizen, phone, "转人工")
     assert "1" in offer and "人工" in offer
     queued = sms(citizen, phone, "1")  # the numbered option: 接通人工
-    assert "排队" in queued and "第1位" in queued
+    assert "排队" in queued and re.search(r"第\d+位，约\d+分钟", queued), queued  # place and expected wait
 
     agent = Agent(app, "agent1")
     sid = session_of(agent, "短信")

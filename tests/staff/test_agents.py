@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import secrets
+from dataclasses import replace
 
 import pytest
 from flask.testing import FlaskClient
@@ -22,6 +24,13 @@ def second_app(staff: Staff, seeded_url: str, tmp_path):
                        "TRACKER_DB_URL": f"sqlite:///{tmp_path / 'tracker2.db'}"})
 
 
+def open_desk(*apps) -> None:
+    """Agents on duty around the clock (the desk's hours are tested in tests/casework)."""
+    for app in apps:
+        desk = app.extensions["live_agent_desk"]
+        desk.settings = replace(desk.settings, start=dt.time(0, 0), end=dt.time(23, 59, 59), every_day=True)
+
+
 def client_of(app) -> FlaskClient:
     client = app.test_client()
     client.environ_base["wsgi.url_scheme"] = "https"
@@ -39,6 +48,7 @@ def queue_one(staff: Staff, conv: str = "webchat-abc") -> int:
 
 
 def test_two_app_servers_share_the_queue_and_one_agent_wins(staff: Staff, second_app):
+    open_desk(staff.app, second_app)
     sid = queue_one(staff)
     a = as_user(client_of(staff.app), "agent")
     b = as_user(client_of(second_app), "agent2")
@@ -55,6 +65,7 @@ def test_two_app_servers_share_the_queue_and_one_agent_wins(staff: Staff, second
 
 
 def test_the_citizen_gets_the_agents_reply_by_polling_once(staff: Staff, second_app):
+    open_desk(staff.app, second_app)
     sid = queue_one(staff, "webchat-poller")
     agent = as_user(client_of(staff.app), "agent")
     post(agent, f"/staff/agents/{sid}/take")
@@ -69,6 +80,7 @@ def test_the_citizen_gets_the_agents_reply_by_polling_once(staff: Staff, second_
 
 
 def test_personal_data_is_masked_until_revealed_and_revealing_is_audited(staff: Staff):
+    open_desk(staff.app)
     sid = queue_one(staff, "webchat-pii")
     agent = as_user(client_of(staff.app), "agent")
     page = agent.get(f"/staff/agents/{sid}").get_data(as_text=True)
