@@ -13,6 +13,7 @@ from rasa_sdk.types import DomainDict
 
 from actions.base import CitizenAction, channel_of, sender_of, user_text
 from actions.closed_question import ask, ask_from_domain
+from actions.live_offer import offer_human, previous_bot_response
 from actions.services.closed_question import EXPECT_CHOICE, EXPECT_YES_NO, make_question
 from actions.services.faq_logic import (
     TOPIC_FIELDS,
@@ -86,8 +87,11 @@ class ActionAnswerFaq(CitizenAction):
         if plan.kind == "faq":
             return await self._answer_faq(dispatcher, plan.faq_id)
         if plan.kind == "not_understood":
+            # Twice in a row not understood: offer a person instead of a third try.
+            twice = previous_bot_response(tracker) == "utter_default"
             dispatcher.utter_message(response="utter_default")
-            return [SlotSet("pending_question", None)]
+            offer = offer_human(dispatcher, tracker, "not_understood") if twice else []
+            return [SlotSet("pending_question", None), *offer]
         if plan.kind == "choose":
             return [*await self._ask_which(dispatcher, plan.hits), SlotSet("pending_question", text[:500])]
         dispatcher.utter_message(response="utter_faq_no_answer")

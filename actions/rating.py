@@ -19,6 +19,7 @@ from rasa_sdk.types import DomainDict
 from actions.base import CitizenAction, channel_of, sender_of, user_text
 from actions.closed_question import ask, domain_buttons
 from actions.faq import latest_entity
+from actions.live_offer import offer_human
 from actions.services.closed_question import EXPECT_CHOICE, bare_number, make_question, parse_payload
 
 WORDS = (("非常不满意", 1), ("十分不满意", 1), ("很不满意", 1), ("差评", 1), ("很差", 1), ("太差", 1),
@@ -40,6 +41,7 @@ def _numbers(text: str) -> list[int]:
         except ValueError:
             continue
     return found
+VERY_DISSATISFIED = 1  # offers a person (转人工) on text channels
 
 
 def parse_rating(entity: str | None, text: str) -> int | None:
@@ -97,4 +99,5 @@ class ActionRecordRating(CitizenAction):
                             service_id=tracker.get_slot("service"), channel=channel_of(tracker),
                             sender_hash=sender_of(tracker))
         dispatcher.utter_message(response="utter_thanks_rating")
-        return [SlotSet("rating_context", None)]
+        offer = offer_human(dispatcher, tracker, "dissatisfied") if score == VERY_DISSATISFIED else []
+        return [SlotSet("rating_context", None), *offer]

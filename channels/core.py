@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, Self
 
@@ -405,3 +405,48 @@ class Sender(Protocol):
 def plain_text(messages: Sequence[BotMessage]) -> str:
     """All message texts joined by blank lines (a helper for channels without structure)."""
     return "\n\n".join(m.text.strip() for m in messages if m.text.strip())
+
+
+#: The ``custom`` key of the hints the live-agent desk adds to a conversation's messages:
+#: ``queued`` (the bot queued it), ``relayed`` (the message went to the agent, nothing to show),
+#: ``waiting`` / ``active`` (notices), ``ended`` (the agent ended; the bot is back).
+LIVE_AGENT_HINT = "live_agent"
+
+
+class ConversationGate(Protocol):
+    """Sees every citizen message before the core does (the composition root provides one).
+
+    The live-agent desk uses it to pass messages of conversations an agent owns to the
+    agent; channels only call it and render what it returns, like the core's answer.
+    """
+
+    def relay(self, msg: InboundMessage,
+              forward: Callable[[InboundMessage], list[dict[str, Any]]]) -> list[dict[str, Any]]:
+        """Handle ``msg``; ``forward`` sends it to the core and returns the core's JSON messages."""
+        ...
+
+
+class GatedCore(CoreClient):
+    """A :class:`CoreClient` whose messages pass through a :class:`ConversationGate` first."""
+
+    def __init__(self, inner: CoreClient, gate: ConversationGate):
+        super().__init__(None)
+        self.inner = inner
+        self.gate = gate
+
+    def __getattr__(self, name: str) -> Any:
+        # Anything else a channel asks of its client is the wrapped client's.
+        return getattr(self.inner, name)
+
+    @property
+    def settings(self) -> CoreSettings:
+        """The wrapped client's settings."""
+        return self.inner.settings
+
+    def ready(self, channel: str, timeout: float = 5.0) -> Readiness:
+        """The wrapped client's readiness."""
+        return self.inner.ready(channel, timeout)
+
+    def send_raw(self, msg: InboundMessage, timeout: float | None = None) -> list[dict[str, Any]]:
+        """Let the gate decide, forwarding to the wrapped client."""
+        return self.gate.relay(msg, lambda m: self.inner.send_raw(m, timeout))

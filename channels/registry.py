@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 
 from flask import Flask
 
+from channels.core import CoreClient, GatedCore
 from channels.state import ChannelState
 from channels.state_redis import make_channel_state
 
@@ -28,6 +29,18 @@ def channel_state(app: Flask) -> ChannelState:
         state = app.config.get("CHANNEL_STATE") or make_channel_state()
         app.extensions["channel_state"] = state
     return state
+
+
+def core_client(app: Flask) -> CoreClient:
+    """The client the channels ask the core with (``CORE_CLIENT`` or a default one).
+
+    Behind the app's conversation gate (``app.extensions["conversation_gate"]``, the
+    live-agent desk) when the app has one.
+    """
+    core = app.config.get("CORE_CLIENT") or CoreClient()
+    gate = app.extensions.get("conversation_gate")
+    # A scripted stand-in of the core (tests) has no conversations to hand to an agent.
+    return GatedCore(core, gate) if gate is not None and isinstance(core, CoreClient) else core
 
 
 def register_channels(app: Flask, speech_terms: Callable[[], Sequence[str]] | None = None) -> None:
@@ -51,14 +64,14 @@ def _register_twilio(app: Flask, speech_terms: Callable[[], Sequence[str]] | Non
     except MissingCredentials as exc:
         log.warning("SMS and voice channels not started: %s", exc)
         return
-    from channels.core import CoreClient
     from channels.sms.adapter import create_blueprint as sms_blueprint
     from channels.sms_sender import sender_from_settings
     from channels.voice.adapter import create_blueprint as voice_blueprint
 
     state = channel_state(app)
-    core = app.config.get("CORE_CLIENT") or CoreClient()
+    core = core_client(app)
     sender = app.config.get("SMS_SENDER") or sender_from_settings(settings, state)
+    app.extensions["sms_sender"] = sender  # the live-agent desk answers SMS conversations with it
     if sender is None:
         log.warning("voice: outbound SMS disabled (TWILIO_ACCOUNT_SID or TWILIO_SMS_FROM not set)")
     app.register_blueprint(sms_blueprint(settings, state=state, core=core))
@@ -79,10 +92,9 @@ def _register_telegram(app: Flask) -> None:
     if settings.mode != "webhook":
         log.info("Telegram webhook not registered: TELEGRAM_MODE=polling (`python -m channels.telegram` polls)")
         return
-    from channels.core import CoreClient
     from channels.telegram.webhook import init_app
 
-    init_app(app, settings, state=channel_state(app), core=app.config.get("CORE_CLIENT") or CoreClient())
+    init_app(app, settings, state=channel_state(app), core=core_client(app))
 
 
 def _register_wechat(app: Flask) -> None:
@@ -93,8 +105,7 @@ def _register_wechat(app: Flask) -> None:
     except WeChatSettingsError as exc:
         log.warning("WeChat channel not started: %s", exc)
         return
-    from channels.core import CoreClient
     from channels.wechat.adapter import init_app
 
-    init_app(app, settings, state=channel_state(app), core=app.config.get("CORE_CLIENT") or CoreClient(),
+    init_app(app, settings, state=channel_state(app), core=core_client(app),
              sender=app.config.get("WECHAT_SENDER"))

@@ -22,6 +22,7 @@ class Role(enum.StrEnum):
     editor = "editor"
     reviewer = "reviewer"
     admin = "admin"
+    agent = "agent"  # live agents (转人工): the agent queue; reads the knowledge base
 
 
 class StaffUser(Base):

@@ -220,7 +220,7 @@ def create_admin(username: str, display_name: str, password_stdin: bool) -> None
 
 @main.command("create-user")
 @click.option("--username", required=True)
-@click.option("--role", type=click.Choice(["editor", "reviewer", "admin"]), required=True)
+@click.option("--role", type=click.Choice(["editor", "reviewer", "admin", "agent"]), required=True)
 @click.option("--display-name", default="")
 @click.option("--password-stdin", is_flag=True, help="Read the password from the first line of stdin.")
 def create_user(username: str, role: str, display_name: str, password_stdin: bool) -> None:

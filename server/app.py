@@ -41,6 +41,37 @@ def speech_terms() -> list[str]:
     return terms_of(names, load_synonyms(settings.synonyms_path))
 
 
+def live_agent_desk(app: Flask) -> Any:
+    """The live-agent desk (``server.live_agent``) on the console's database, wired into ``app.extensions``.
+
+    ``conversation_gate`` for the channels, ``webchat_pending`` for the web chat's poll and
+    ``live_agent_desk`` for the console's agent queue. ``LIVE_AGENT_DESK`` in the config
+    replaces it (tests).
+    """
+    from casework.handoff import DeskSettings, HandoffRepository
+    from channels.registry import channel_state
+    from channels.telegram.verify import TelegramSettings, TelegramSettingsError
+    from common.sealing import sealer_from_env
+    from console.web.deps import factory
+    from server.live_agent import CoreApi, LiveAgentDesk, Telegram
+
+    desk = app.config.get("LIVE_AGENT_DESK")
+    if desk is None:
+        with app.app_context():
+            repo = HandoffRepository(factory())
+        try:
+            tg = TelegramSettings.from_env()
+            telegram = Telegram(tg.api_base_url, tg.token)
+        except TelegramSettingsError:
+            telegram = None
+        desk = LiveAgentDesk(repo=repo, core=CoreApi(), sealer=sealer_from_env(), telegram=telegram,
+                             channel_state=channel_state(app), settings=DeskSettings.load())
+    app.extensions["live_agent_desk"] = desk
+    app.extensions["conversation_gate"] = desk
+    app.extensions["webchat_pending"] = desk.pending_webchat
+    return desk
+
+
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the app server.
 
@@ -62,12 +93,14 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(webchat)
     app.register_blueprint(webchat_notices)  # notices waiting for a chat session (outbox)
     init_staff(app)  # staff console under /staff/
+    desk = live_agent_desk(app)  # 转人工: the channels' conversation gate and the agents' queue
 
     from channels.preview import render_previews
     from channels.registry import register_channels
 
     register_channels(app, speech_terms=speech_terms)  # each adapter only when its credentials are configured
     app.extensions["channel_preview"] = render_previews  # the staff console's preview uses the real renderers
+    desk.sms_sender = app.extensions.get("sms_sender")
 
     @app.before_request
     def refuse_oversized_bodies() -> None:

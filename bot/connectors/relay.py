@@ -76,6 +76,14 @@ class RelayInput(RestInput):
         out_cls = type(f"{self.channel_name.title()}Output", (_RelayOutput,), {"channel_name": self.channel_name})
         return out_cls()
 
+    def get_output_channel(self) -> Optional[CollectingOutputChannel]:
+        """A collector named after this channel.
+
+        So ``?output_channel=latest`` on the core's API (the live-agent desk resuming a
+        conversation) answers in this channel's response variations.
+        """
+        return self._output()
+
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         bp = Blueprint(f"relay_{self.channel_name}", __name__)
 

@@ -41,7 +41,7 @@ from telegram.ext import (
     filters,
 )
 
-from channels.core import BotMessage, CoreClient, CoreUnavailable, InboundMessage
+from channels.core import LIVE_AGENT_HINT, BotMessage, CoreClient, CoreUnavailable, InboundMessage
 from channels.pull import Backoff, CoreGate, PullSettings
 from channels.state import ChannelState, Claim
 from channels.state_redis import make_channel_state
@@ -230,7 +230,9 @@ class TelegramAdapter:
 
     async def _ask_and_reply(self, update: Update, context: ContextTypes.DEFAULT_TYPE, chat_id: int, sender: str,
                              text: str) -> None:
-        inbound = InboundMessage(channel=CHANNEL, sender_id=sender, text=text, message_id=str(update.update_id))
+        # chat_id: where a live agent's replies go (the app server seals it); never logged
+        inbound = InboundMessage(channel=CHANNEL, sender_id=sender, text=text, message_id=str(update.update_id),
+                                 metadata={"chat_id": str(chat_id)})
         started = time.monotonic()
         raw = await self._ask_core(inbound, update.update_id)
         if raw is None:
@@ -238,8 +240,8 @@ class TelegramAdapter:
             return
         messages = [BotMessage.from_rasa(m) for m in raw]
         outgoing = render(messages)
-        if not outgoing:
-            outgoing = render([BotMessage(text=texts.NO_REPLY)])
+        if not outgoing and not any(m.custom and LIVE_AGENT_HINT in m.custom for m in messages):
+            outgoing = render([BotMessage(text=texts.NO_REPLY)])  # (passed to a live agent: nothing to say)
         for out in outgoing:
             if out.options is not None:
                 await asyncio.to_thread(self.state.put_note, CHANNEL, sender, out.options.note_key,

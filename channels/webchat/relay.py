@@ -35,7 +35,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Self
 
-from flask import Blueprint, Response, jsonify, render_template, request
+from flask import Blueprint, Response, current_app, jsonify, render_template, request
 from flask.blueprints import BlueprintSetupState
 from markupsafe import Markup
 
@@ -109,8 +109,11 @@ def message() -> Any:
     settings = ChatSettings.from_env()
     core_sender = SENDER_PREFIX + sender
     started = time.monotonic()
+    inbound = InboundMessage(channel=CHANNEL, sender_id=core_sender, text=text)
+    core = CoreClient(settings)
+    gate = current_app.extensions.get("conversation_gate")  # the live-agent desk, when the app has one
     try:
-        messages = CoreClient(settings).send_raw(InboundMessage(channel=CHANNEL, sender_id=core_sender, text=text))
+        messages = gate.relay(inbound, core.send_raw) if gate is not None else core.send_raw(inbound)
     except CoreUnavailable as exc:
         log.warning("webchat: core unavailable (%s) sender=%s after %.0f ms",
                     exc, hash_sender(core_sender), (time.monotonic() - started) * 1000)
@@ -118,6 +121,21 @@ def message() -> Any:
     log.info("webchat: sender=%s chars=%d replies=%d in %.0f ms",
              hash_sender(core_sender), len(text), len(messages), (time.monotonic() - started) * 1000)
     return jsonify({"messages": messages})
+
+
+@bp.post("/api/poll")
+def poll() -> Any:
+    """Messages for the citizen that did not answer a message of theirs (a live agent's replies).
+
+    ``{"sender": str}`` → ``{"messages": [...]}`` (empty without a live-agent desk).
+    The page polls while a live agent session is open.
+    """
+    data = request.get_json(silent=True)
+    sender = data.get("sender") if isinstance(data, dict) else None
+    if not isinstance(sender, str) or not SENDER_RE.fullmatch(sender):
+        return _error(400, "bad_sender", "会话标识无效，请刷新页面或点击“新对话”后重试")
+    pending = current_app.extensions.get("webchat_pending")
+    return jsonify({"messages": pending(SENDER_PREFIX + sender) if pending is not None else []})
 
 
 @bp.get("/")

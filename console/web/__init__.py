@@ -32,6 +32,7 @@ STATUS_LABELS = {"draft": "草稿", "submitted": "待审核", "published": "已�
 
 def _blueprints() -> list[Any]:
     from console.web import (
+        agents,
         audit,
         auth,
         casework,
@@ -45,7 +46,7 @@ def _blueprints() -> list[Any]:
     )
 
     return [auth.bp, faqs.bp, services.bp, inbox.bp, transfer.bp, audit.bp, users.bp, dashboard.bp, casework.bp,
-            routing.bp]
+            routing.bp, agents.bp]
 
 
 def _login_key() -> str:

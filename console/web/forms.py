@@ -17,7 +17,7 @@ def choices(pairs: list[tuple[str, str]]) -> list[SelectChoice]:
     return [SelectChoice(value, label) for value, label in pairs]
 
 
-ROLE_CHOICES = [("editor", "编辑"), ("reviewer", "审核人"), ("admin", "管理员")]
+ROLE_CHOICES = [("editor", "编辑"), ("reviewer", "审核人"), ("admin", "管理员"), ("agent", "人工坐席")]
 
 
 class LoginForm(FlaskForm):

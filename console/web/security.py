@@ -19,7 +19,7 @@ ADMINS = frozenset({Role.admin})
 
 #: permission -> roles holding it. Every staff route names exactly one of these.
 PERMISSIONS: dict[str, frozenset[Role]] = {
-    "view": ALL,                 # read pages, previews, history, dashboard, bookings, applications
+    "view": ALL | {Role.agent},  # read pages, previews, history, dashboard, bookings, applications
     "faq.edit": ALL,             # create / edit FAQs, submit and withdraw them
     "faq.review": REVIEWERS,     # approve / reject (never one's own work)
     "faq.manage": REVIEWERS,     # rollback, archive / restore
@@ -31,9 +31,10 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "routing.manage": ADMINS,    # department router: agreement with staff, retrain (and dispatchers)
     "audit.view": ADMINS,
     "users.manage": ADMINS,
+    "agent.desk": frozenset({Role.agent, Role.admin}),  # the live agent queue (转人工)
 }
 
-ROLE_LABELS = {Role.editor: "编辑", Role.reviewer: "审核人", Role.admin: "管理员"}
+ROLE_LABELS = {Role.editor: "编辑", Role.reviewer: "审核人", Role.admin: "管理员", Role.agent: "人工坐席"}
 
 
 class StaffPrincipal(UserMixin):

@@ -106,11 +106,11 @@ def test_complaint_creates_a_case_with_masked_text_and_its_status_is_queryable(s
 
 
 def test_handoff_is_recorded_and_ends_any_form(stores, dispatcher, domain):
-    events = run(ActionHandoff(stores), dispatcher, make_tracker("转人工", "request_human", channel="sms",
+    events = run(ActionHandoff(stores), dispatcher, make_tracker("转人工", "request_human", channel="voice",
                                                                   active_loop="booking_form"), domain)
-    assert responses(dispatcher) == ["utter_handoff"]
+    assert responses(dispatcher) == ["utter_handoff"]  # text channels: tests/actions/test_live_agent.py
     assert any(e["event"] == "active_loop" and e["name"] is None for e in events)
-    assert stores.casework.handoffs()[0].channel == "sms"
+    assert stores.casework.handoffs()[0].channel == "voice"
 
 
 def test_rating_is_stored_with_context_channel_and_service(stores, dispatcher, domain):

@@ -56,7 +56,9 @@ class WebChat(Citizen):
         res = self.client.post("/chat/api/message", json={"sender": self.sender, "message": text})
         assert res.status_code == 200, res.get_data(as_text=True)
         messages = res.get_json()["messages"]
-        self.handed_over = any((m.get("custom") or {}).get("handoff") for m in messages)
+        # the hotline's hand-off, or the live agent desk's offer (open) / leave-a-message (closed)
+        self.handed_over = any((m.get("custom") or {}).get("handoff") or (m.get("custom") or {}).get("live_agent")
+                               for m in messages)
         lines = [m.get("text") or "" for m in messages]
         lines += [b["title"] for m in messages for b in m.get("buttons") or ()]
         return "\n".join(lines)
@@ -72,7 +74,7 @@ class Sms(Citizen):
         sid = f"SM{next(_serial):032d}"
         doc = twiml(post_signed(self.client, "/channels/sms/webhook", sms_form(text, sid=sid, sender=self.number)))
         reply = "\n".join(texts_of(doc, "/Response/Message"))
-        self.handed_over = "12345" in reply and "转人工" in reply
+        self.handed_over = ("12345" in reply and "转人工" in reply) or "接通人工" in reply or "非人工服务时间" in reply
         return reply
 
 

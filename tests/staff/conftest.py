@@ -13,7 +13,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 PASSWORD = "correct-horse-battery"  # test-only, per-test databases
-USERS = {"editor": "editor", "editor2": "editor", "reviewer": "reviewer", "reviewer2": "reviewer", "admin": "admin"}
+USERS = {"editor": "editor", "editor2": "editor", "reviewer": "reviewer", "reviewer2": "reviewer", "admin": "admin", "agent": "agent",
+         "agent2": "agent"}
 TOKEN_RE = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 
 

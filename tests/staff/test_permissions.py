@@ -61,6 +61,15 @@ ROUTES = [
     ("POST", "/staff/applications/<number>/status", f"/staff/applications/{APP_NO}/status", "casework.update"),
     ("GET", "/staff/routing", "/staff/routing", "routing.manage"),
     ("POST", "/staff/routing/retrain", "/staff/routing/retrain", "routing.manage"),
+    ("GET", "/staff/agents/", "/staff/agents/", "agent.desk"),
+    ("GET", "/staff/agents/queue.json", "/staff/agents/queue.json", "agent.desk"),
+    ("GET", "/staff/agents/<int:session_id>", "/staff/agents/1", "agent.desk"),
+    ("GET", "/staff/agents/<int:session_id>/messages.json", "/staff/agents/1/messages.json", "agent.desk"),
+    ("POST", "/staff/agents/<int:session_id>/take", "/staff/agents/1/take", "agent.desk"),
+    ("POST", "/staff/agents/<int:session_id>/reveal", "/staff/agents/1/reveal", "agent.desk"),
+    ("POST", "/staff/agents/<int:session_id>/reply", "/staff/agents/1/reply", "agent.desk"),
+    ("POST", "/staff/agents/<int:session_id>/transfer", "/staff/agents/1/transfer", "agent.desk"),
+    ("POST", "/staff/agents/<int:session_id>/end", "/staff/agents/1/end", "agent.desk"),
 ]
 PUBLIC = {("GET", "/staff/login"), ("POST", "/staff/login"), ("GET", "/staff/static/<path:filename>")}
 
@@ -88,7 +97,7 @@ def test_anonymous_request_never_reaches_a_view(client, method, rule, path, perm
         assert res.status_code == 302 and res.headers["Location"].startswith("/staff/login")
 
 
-@pytest.mark.parametrize("username", ["editor", "reviewer", "admin"])
+@pytest.mark.parametrize("username", ["editor", "reviewer", "admin", "agent"])
 def test_each_role_may_do_exactly_what_it_is_allowed(client, username):
     as_user(client, username)
     role = USERS[username]

@@ -16,6 +16,9 @@
   var memorySender = null;   // used when sessionStorage is unavailable (private mode, blocked storage)
   var busy = false;
   var generation = 0;        // bumped by 新对话 so late answers of the old conversation are dropped
+  var POLL_MS = 1500;        // while a live agent session is open, the agent's replies are fetched this often
+  var LIVE_STATES = { queued: 1, relayed: 1, waiting: 1, active: 1 };
+  var pollTimer = null;
 
   function randomId() {
     var bytes = new Uint8Array(16);
@@ -104,15 +107,55 @@
     for (var i = 0; i < chips.length; i++) { chips[i].disabled = true; }
   }
 
-  function render(messages) {
+  // The live agent desk marks its messages with custom.live_agent (see channels.core.LIVE_AGENT_HINT).
+  function liveState(messages) {
+    var state = null;
+    messages.forEach(function (m) {
+      if (m && m.custom && typeof m.custom.live_agent === "string") { state = m.custom.live_agent; }
+    });
+    return state;
+  }
+
+  function stopPolling() {
+    if (pollTimer) { clearTimeout(pollTimer); pollTimer = null; }
+  }
+
+  function poll(mine) {
+    pollTimer = null;
+    fetch("api/poll", {
+      method: "POST",
+      headers: { "Content-Type": "application/json", "Accept": "application/json" },
+      body: JSON.stringify({ sender: currentSender() }),
+      credentials: "same-origin"
+    }).then(function (res) { return res.ok ? res.json() : null; }).then(function (body) {
+      if (mine !== generation) { return; }
+      var messages = body && Array.isArray(body.messages) ? body.messages : [];
+      if (messages.length) { render(messages, true); }
+      if (liveState(messages) !== "ended") { pollTimer = setTimeout(function () { poll(mine); }, POLL_MS); }
+    }).catch(function () {
+      if (mine === generation) { pollTimer = setTimeout(function () { poll(mine); }, POLL_MS * 4); }
+    });
+  }
+
+  function followLive(messages) {
+    var state = liveState(messages);
+    if (state && LIVE_STATES[state] && !pollTimer) {
+      var mine = generation;
+      pollTimer = setTimeout(function () { poll(mine); }, POLL_MS);
+    }
+  }
+
+  function render(messages, quiet) {
     var shown = 0;
+    if (liveState(messages) === "relayed") { quiet = true; }  // passed to the agent: nothing to show
     messages.forEach(function (m) {
       if (!m || typeof m !== "object") { return; }
       if (typeof m.text === "string" && m.text.trim()) { addBubble("bot", m.text); shown++; }
       if (Array.isArray(m.buttons) && m.buttons.length && addChips(m.buttons)) { shown++; }
       // Messages carrying only "custom" (e.g. a hand-off signal) are for the channel, not for display.
     });
-    if (!shown) { addNote(EMPTY_TEXT); }
+    if (!shown && !quiet) { addNote(EMPTY_TEXT); }
+    followLive(messages);
   }
 
   function setBusy(value) {
@@ -190,6 +233,7 @@
   newChat.addEventListener("click", function (e) {
     e.preventDefault();
     generation++;
+    stopPolling();
     storeSender(randomId());
     while (list.firstChild) { list.removeChild(list.firstChild); }
     showHint();
