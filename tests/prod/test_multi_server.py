@@ -22,8 +22,17 @@ APOLOGY = "抱歉，系统暂时出了点问题"
 PHONE = "13900005678"
 
 
+RELAY_HEADERS: dict[str, str] = {}  # the stack's relay token (set by the fixture below)
+
+
+@pytest.fixture(autouse=True)
+def _relay_token(prod_stack: ProdStack) -> None:
+    RELAY_HEADERS["X-Relay-Token"] = prod_stack.relay_token
+
+
 def say(url: str, sender: str, text: str, channel: str = "webchat") -> list[dict]:
-    res = requests.post(f"{url}/webhooks/{channel}/webhook", json={"sender": sender, "message": text}, timeout=120)
+    res = requests.post(f"{url}/webhooks/{channel}/webhook", json={"sender": sender, "message": text}, timeout=120,
+                        headers=RELAY_HEADERS)
     assert res.status_code == 200, res.text
     return res.json()
 
@@ -37,7 +46,8 @@ def rasa_url(stack: ProdStack, i: int) -> str:
 
 
 def tracker_events(stack: ProdStack, sender: str) -> list[dict]:
-    res = requests.get(f"{stack.core_url}/conversations/{sender}/tracker", timeout=30)
+    res = requests.get(f"{stack.core_url}/conversations/{sender}/tracker", params={"token": stack.api_token},
+                       timeout=30)
     res.raise_for_status()
     return res.json()["events"]
 
@@ -59,7 +69,8 @@ def test_twenty_concurrent_messages_alternating_between_rasa_servers_are_all_rec
     def send(i: int) -> None:
         time.sleep(i * 0.1)  # a defined arrival order; the messages still overlap heavily
         res = requests.post(f"{rasa_url(prod_stack, i % 2)}/webhooks/webchat/webhook",
-                            json={"sender": sender, "message": f"你好 第{i:02d}条"}, timeout=180)
+                            json={"sender": sender, "message": f"你好 第{i:02d}条"}, timeout=180,
+                            headers=RELAY_HEADERS)
         results[i] = res.status_code
 
     threads = [threading.Thread(target=send, args=(i,)) for i in range(n)]
