@@ -246,12 +246,14 @@ class ProdStack:
                 fh.write(password + "\n")
             _hand_to("postgres", pg)
             try:
-                subprocess.run(_as_user("postgres", [
+                out = subprocess.run(_as_user("postgres", [
                     str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "-A", "scram-sha-256",
                     f"--pwfile={pwfile}", "-E", "UTF8", "--locale=C.UTF-8"]),
-                    check=True, capture_output=True, timeout=120)
+                    capture_output=True, text=True, timeout=120, cwd="/")
             finally:
                 pwfile.unlink(missing_ok=True)
+            if out.returncode != 0:
+                raise RuntimeError(f"initdb failed:\n{out.stdout[-1500:]}\n{out.stderr[-1500:]}")
         _hand_to("postgres", pg)
         # SIGINT to the postmaster alone = "fast shutdown": clean, and no waiting for clients.
         svc = self._service("postgres", [
@@ -368,7 +370,7 @@ class ProdStack:
 
     def start_app(self) -> None:
         """Start the app server (waitress) behind nginx."""
-        env = {**self.env(), "APP_HOST": "127.0.0.1", "APP_PORT": str(self.ports.app)}
+        env = {**self.env(), "APP_HOST": "127.0.0.1", "APP_PORT": str(self.ports.app), "TRUSTED_PROXIES": "1"}
         svc = self._service("app", [str(APP_PY), "-m", "server"], env)
         svc.start()
         wait_http(f"http://127.0.0.1:{self.ports.app}/healthz", svc, 120)
