@@ -39,11 +39,12 @@ def _relay(core: LiveCore, channel: str, sender: str, text: str, token: str | No
 def victim(closed_core: LiveCore) -> str:
     """A real conversation holding a phone number (sent with the right token)."""
     token = closed_core.env["RELAY_TOKEN"]
-    for text in ["我想预约办护照", "天河", "后天", "上午十点", "陈示例", VICTIM_PHONE]:
-        res = _relay(closed_core, "webchat", VICTIM, text, token)
-        assert res.status_code == 200, res.text  # the target is live: the right token gets in
-    # the form's validators ran on the action server: the core reaches it with its token
-    assert "请确认预约信息" in "\n".join(m.get("text", "") for m in res.json())
+    res = _relay(closed_core, "webchat", VICTIM, "办护照要带什么材料", token)
+    assert res.status_code == 200, res.text  # the target is live: the right token gets in
+    # the answer comes from action_answer_faq: the core reaches the action server with its token
+    assert "护照" in "\n".join(m.get("text", "") for m in res.json())
+    for text in ["我想预约办护照", "天河", "下周三", "上午十点", "陈示例", VICTIM_PHONE]:
+        assert _relay(closed_core, "webchat", VICTIM, text, token).status_code == 200
     return VICTIM
 
 
