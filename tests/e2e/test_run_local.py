@@ -64,7 +64,7 @@ def test_make_run_serves_the_web_chat_with_the_whole_core(seeded_template, tmp_p
             assert time.monotonic() < deadline, (tmp_path / "run_local.log").read_text(errors="replace")[-4000:]
             time.sleep(1)
         assert "护照" in chat(base, "runlocal1", "办护照要带什么材料")
-        for text in ["我想预约办护照", "天河", "后天", "上午十点", "陈示例", "13900007788"]:
+        for text in ["我想预约办护照", "天河", "下周三", "上午十点", "陈示例", "13900007788"]:
             last = chat(base, "runlocal2", text)
         assert "请确认预约信息" in last
         assert re.search(r"YY\d{6}", chat(base, "runlocal2", "确认"))

@@ -222,3 +222,30 @@ def test_each_deployable_comes_up_with_exactly_its_manifest_environment(
             assert res.status_code == 403
     finally:
         svc.stop()
+
+
+def test_rasa_http_api_is_never_enabled_without_a_token_and_no_stock_rest_channel() -> None:
+    for path in [*DEPLOY.rglob("*"), *(REPO / "scripts").rglob("*"), *(REPO / "devtools").rglob("*.py")]:
+        if not path.is_file():
+            continue
+        text = path.read_text(encoding="utf-8", errors="replace")
+        for line in text.splitlines():
+            if "--enable-api" in line:  # only beside its token (devtools.supervisor.rasa_command)
+                assert "--auth-token" in line, f"{path}: {line.strip()}"
+    credentials = yaml.safe_load((REPO / "bot" / "credentials.yml").read_text(encoding="utf-8"))
+    assert credentials and all(name.startswith("bot.connectors.") for name in credentials)
+
+
+def test_network_policies_let_only_the_app_reach_rasa_and_only_rasa_reach_the_actions() -> None:
+    docs = [d for d in yaml.safe_load_all((DEPLOY / "k8s" / "citizenbot.yaml").read_text(encoding="utf-8")) if d]
+    policies = [d["spec"] for d in docs if d["kind"] == "NetworkPolicy"]
+    assert any(p["podSelector"] == {} and p["policyTypes"] == ["Ingress"] and not p.get("ingress")
+               for p in policies)  # default deny
+
+    def allowed(target: str) -> list[dict]:
+        return [src for p in policies if p["podSelector"].get("matchLabels", {}).get("app.kubernetes.io/name") == target
+                for rule in p.get("ingress", []) for src in rule["from"]]
+
+    assert allowed("actions") == [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": "rasa"}}}]
+    assert allowed("rasa") == [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": "app"}}}]
+    assert all("namespaceSelector" in src for src in allowed("app"))

@@ -93,7 +93,7 @@ def test_twenty_concurrent_messages_alternating_between_rasa_servers_are_all_rec
 def test_a_booking_across_both_servers_works_and_the_tracker_rows_hold_no_personal_data(
         prod_stack: ProdStack) -> None:
     sender = "prod-booking"
-    steps = ["我想预约办护照", "天河", "后天", "上午十点", "陈小红", PHONE]
+    steps = ["我想预约办护照", "天河", "下周三", "上午十点", "陈小红", PHONE]
     for k, text in enumerate(steps):
         last = say(rasa_url(prod_stack, k % 2), sender, text)  # every turn on the other server
     assert "139****5678" in texts(last), texts(last)
@@ -130,7 +130,7 @@ def test_killed_action_servers_give_the_apology_and_the_conversation_resumes_aft
     finally:
         for i in range(2):
             prod_stack.start_actions(i)
-    reply = texts(say(prod_stack.core_url, sender, "后天"))
+    reply = texts(say(prod_stack.core_url, sender, "下周三"))
     assert APOLOGY not in reply
     events = tracker_events(prod_stack, sender)
     slots = {e["name"]: e["value"] for e in events if e["event"] == "slot"}
@@ -186,7 +186,7 @@ def test_a_full_restart_keeps_bookings_cases_opt_outs_knowledge_and_conversation
     prod_stack.start()
 
     assert tracker_events(prod_stack, sender)[: len(before)] == before
-    reply = texts(say(prod_stack.core_url, sender, "后天"))  # the form continues where it was
+    reply = texts(say(prod_stack.core_url, sender, "下周三"))  # the form continues where it was
     assert "几点" in reply or "时间" in reply, reply
     engine = make_engine(prod_stack.db_url("knowledge"))
     try:
