@@ -37,7 +37,7 @@ def test_a_guide_question_is_answered_from_the_knowledge_base(live_core):
 
 def test_a_full_booking_then_lookup_and_cancel_by_reference_and_phone(live_core):
     sender = "e2e-booking"
-    steps = ["我想预约办护照", "天河", "后天", "上午十点", "陈小红", "13900005678"]
+    steps = ["我想预约办护照", "天河", "下周三", "上午十点", "陈小红", "13900005678"]
     for text in steps:
         last = rest(live_core, sender, text)
     assert "请确认预约信息" in texts(last) and "139****5678" in texts(last)
