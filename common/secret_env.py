@@ -87,21 +87,29 @@ def install_secret(name: str, var_dir: Path | None = None, nbytes: int = 32) -> 
     """
     path = (var_dir or VAR_DIR) / name.lower()
     path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        mode = stat.S_IMODE(path.stat().st_mode)
-        if mode & 0o077:
-            raise RuntimeError(f"{path} is readable by others (mode {mode:o}); chmod 600 it") from None
-        value = path.read_text(encoding="ascii").strip()
-        if not value:
-            raise RuntimeError(f"{path} is empty; delete it to generate a new value") from None
-        return value
-    value = secrets.token_urlsafe(nbytes)
-    with os.fdopen(fd, "w", encoding="ascii") as fh:
-        fh.write(value + "\n")
-    log.info("generated %s for this install in %s (embedded profile)", name, path)
-    return value
+    if not path.exists():
+        # written to a private temp file, then linked into place: a process starting at the
+        # same moment sees either no file or the whole value, never an empty one
+        value = secrets.token_urlsafe(nbytes)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="ascii") as fh:
+            fh.write(value + "\n")
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass  # another process won; use its value
+        else:
+            log.info("generated %s for this install in %s (embedded profile)", name, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        raise RuntimeError(f"{path} is readable by others (mode {mode:o}); chmod 600 it")
+    stored = path.read_text(encoding="ascii").strip()
+    if not stored:
+        raise RuntimeError(f"{path} is empty; delete it to generate a new value")
+    return stored
 
 
 def token_matches(offered: str | None, expected: str) -> bool:

@@ -87,3 +87,17 @@ def test_the_core_beyond_loopback_needs_every_token() -> None:
         check(["-p", "5005"], {})  # rasa's default interface is 0.0.0.0
     assert err.value.missing == list(CORE_SECRETS)
     check(["-i", "0.0.0.0"], {n: "v" for n in CORE_SECRETS})
+
+
+def test_processes_starting_together_all_read_the_same_install_secret(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys; from pathlib import Path; from common.secret_env import install_secret;"
+            "print(install_secret('RELAY_TOKEN', Path(sys.argv[1])))")
+    repo = Path(__file__).resolve().parents[2]
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], cwd=repo, stdout=subprocess.PIPE,
+                              text=True) for _ in range(8)]
+    values = {p.communicate(timeout=60)[0].strip() for p in procs}
+    assert len(values) == 1 and "" not in values
+    assert [p.name for p in tmp_path.iterdir()] == ["relay_token"]  # no temp files left behind
