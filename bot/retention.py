@@ -4,8 +4,8 @@ Run in the Rasa venv::
 
     .venv-rasa/bin/python -m bot.retention --endpoints endpoints.yml [--days N]
 
-``--days`` defaults to ``TRACKER_RETENTION_DAYS``; without either, nothing is deleted
-(retention is a decision the city makes, so there is no silent default). The tracker
+``--days`` defaults to ``TRACKER_RETENTION_DAYS``, else to ``tracker_conversations_days`` of
+the committed retention policy (``common/retention.yml``, shared with the other purges). The tracker
 store must be :class:`bot.tracker_store.MaskingSQLTrackerStore`. ``scripts/run_prod.py``
 runs it at start-up and daily; in a cluster it is a CronJob (``deploy/k8s``).
 """
@@ -26,15 +26,16 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--endpoints", default="endpoints.yml")
     parser.add_argument("--days", type=float, default=None,
-                        help="retention period in days (default: TRACKER_RETENTION_DAYS)")
+                        help="retention period in days (default: TRACKER_RETENTION_DAYS, else common/retention.yml)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     days = args.days
     if days is None:
         raw = os.environ.get("TRACKER_RETENTION_DAYS", "").strip()
-        if not raw:
-            log.info("TRACKER_RETENTION_DAYS is not set: no conversations deleted")
-            return 0
+        if not raw:  # the committed policy (common/retention.yml)
+            from common.retention import Retention
+
+            raw = str(Retention.load().tracker_conversations_days)
         try:
             days = float(raw)
         except ValueError:

@@ -1,4 +1,4 @@
-"""``python -m casework``: router training and evaluation, application status imports and syncs."""
+"""``python -m casework``: router training and evaluation, application status imports and syncs, purges."""
 
 from __future__ import annotations
 
@@ -99,3 +99,17 @@ def applications_sync() -> None:
     click.echo(json.dumps(result.as_dict(), ensure_ascii=False))
     if result.error:
         raise SystemExit(1)
+
+
+@main.command("purge")
+@click.option("--dry-run", is_flag=True, help="Count only, change nothing.")
+def purge(dry_run: bool) -> None:
+    """Apply the retention periods of common/retention.yml to the casework tables (JSON counts)."""
+    from casework.purge import purge_casework
+    from common.retention import Retention
+    from knowledge.db import get_engine, session_factory
+    from knowledge.settings import KnowledgeSettings
+
+    factory = session_factory(get_engine(KnowledgeSettings.from_env().db_url))
+    counts = purge_casework(factory, Retention.load(), dry_run=dry_run)
+    click.echo(json.dumps({"dry_run": dry_run, **counts}, ensure_ascii=False))

@@ -40,6 +40,7 @@ from sqlalchemy import (
     create_engine,
     delete,
     event,
+    func,
     insert,
     select,
     update,
@@ -260,9 +261,19 @@ class ChannelState:
         return bool(value)
 
     # -- housekeeping ---------------------------------------------------------------------
-    def purge(self, older_than: dt.timedelta) -> int:
-        """Delete finished dedupe records and expired notes older than ``older_than``; return rows removed."""
+    def purge(self, older_than: dt.timedelta, *, dry_run: bool = False) -> int:
+        """Delete old finished dedupe records (with their stored replies) and expired notes.
+
+        Returns the rows removed (``dry_run``: that would be removed; nothing changes).
+        """
         cutoff = _now() - older_than
+        if dry_run:
+            with self.engine.connect() as conn:
+                n = conn.execute(select(func.count()).select_from(processed).where(
+                    processed.c.state == "done", processed.c.done_at < cutoff)).scalar_one()
+                n += conn.execute(select(func.count()).select_from(notes).where(
+                    notes.c.expires_at.is_not(None), notes.c.expires_at < _now())).scalar_one()
+            return int(n)
         with self.engine.begin() as conn:
             n = conn.execute(delete(processed).where(processed.c.state == "done",
                                                      processed.c.done_at < cutoff)).rowcount

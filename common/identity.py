@@ -25,8 +25,6 @@ from typing import Any
 from common.clock import city_today
 
 SENDER_HASH_SALT_ENV = "SENDER_HASH_SALT"
-# Pseudonymisation aid for logs, not a secret: without the variable, hashes stay stable.
-DEFAULT_SENDER_HASH_SALT = "citizen-bot"
 
 DEFAULT_REGION = "CN"
 # phonenumbers refuses longer input anyway; checking first keeps NFKC on huge text cheap.
@@ -175,18 +173,32 @@ def matches_last4(given: str, full: str) -> bool:
     return hmac.compare_digest(offered.encode("utf-8", "surrogatepass"), expected.encode("utf-8", "surrogatepass"))
 
 
+def sender_hash_salt() -> str:
+    """``SENDER_HASH_SALT``, else the embedded profile's salt generated once into ``var/``."""
+    return os.environ.get(SENDER_HASH_SALT_ENV, "").strip() or _install_salt()
+
+
+@lru_cache(maxsize=1)
+def _install_salt() -> str:
+    from common.secret_env import install_secret
+
+    return install_secret(SENDER_HASH_SALT_ENV)
+
+
 def hash_sender(sender_id: str, salt: str | None = None) -> str:
     """A short, stable pseudonym of a sender id for logs.
 
     Args:
         sender_id: the channel-scoped sender id (phone number, chat id…).
         salt: HMAC key; default ``SENDER_HASH_SALT`` from the environment, else the
-            project default (this pseudonymises logs; it is not a secret).
+            embedded profile's per-install salt in ``var/sender_hash_salt`` (a public
+            default would let anyone reverse hashed phone numbers; off-loopback the
+            deployables refuse to start without the variable).
 
     Returns:
         The first 16 hex characters of HMAC-SHA256(salt, sender_id).
     """
-    key = salt if salt is not None else (os.environ.get(SENDER_HASH_SALT_ENV) or DEFAULT_SENDER_HASH_SALT)
+    key = salt if salt is not None else sender_hash_salt()
     digest = hmac.new(
         key.encode("utf-8", "surrogatepass"), sender_id.encode("utf-8", "surrogatepass"), hashlib.sha256
     )

@@ -20,6 +20,7 @@ import datetime as dt
 import json
 import logging
 import os
+import re
 import sys
 import uuid
 from typing import Any
@@ -37,6 +38,19 @@ def clean_request_id(value: str | None) -> str:
     if value and len(value) <= _MAX_REQUEST_ID and all(c.isalnum() or c in "-_.:" for c in value):
         return value
     return uuid.uuid4().hex
+
+
+# Credentials that travel inside URLs: a Telegram bot token (``bot123456:AA…`` in every Bot
+# API URL, which httpx logs) and ``token=`` query parameters. Never written to a log.
+_URL_SECRET = re.compile(r"(?<![A-Za-z0-9])(bot)?[0-9]{5,12}:[A-Za-z0-9_-]{30,}|(?<=[?&]token=)[^&\s\"']+")
+# Loggers that write request URLs at INFO: only their warnings reach the log.
+QUIET_LOGGERS = ("httpx", "httpcore", "telegram.ext.ExtBot")
+
+
+def redact(text: str) -> str:
+    """Personal data masked (:func:`common.pii.mask_text`) and URL-borne credentials removed."""
+    text = mask_text(text)
+    return _URL_SECRET.sub(lambda m: "bot<redacted>" if m.group(1) else "<redacted>", text) if text else text
 
 
 class JsonFormatter(logging.Formatter):
@@ -64,15 +78,15 @@ class JsonFormatter(logging.Formatter):
             "process": self.process_name,
             "pid": record.process,
             "request_id": getattr(record, "request_id", None) or request_id_var.get(),
-            "msg": mask_text(message),
+            "msg": redact(message),
         }
         for key, value in record.__dict__.items():
             if key not in _STANDARD_ATTRS and key not in out and not key.startswith("_"):
-                out[key] = mask_text(value) if isinstance(value, str) else value
+                out[key] = redact(value) if isinstance(value, str) else value
         if record.exc_info:
-            out["exc"] = mask_text(self.formatException(record.exc_info))
+            out["exc"] = redact(self.formatException(record.exc_info))
         if record.stack_info:
-            out["stack"] = mask_text(self.formatStack(record.stack_info))
+            out["stack"] = redact(self.formatStack(record.stack_info))
         return json.dumps(out, ensure_ascii=False, default=str)
 
 
@@ -81,7 +95,7 @@ class MaskingTextFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         """Format as usual, then mask."""
-        return mask_text(super().format(record))
+        return redact(super().format(record))
 
 
 def configure(process_name: str, level: str | None = None, stream: Any = None,
@@ -105,4 +119,6 @@ def configure(process_name: str, level: str | None = None, stream: Any = None,
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel((level or os.environ.get("LOG_LEVEL") or "INFO").upper())
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
     return handler

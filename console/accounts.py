@@ -100,6 +100,13 @@ class AccountRepository(SessionBacked):
                 row.last_login_at = utcnow()
         return user
 
+    def end_sessions(self, user_id: int) -> None:
+        """Revoke every session of the account (sign-out): its ``auth_epoch`` moves on."""
+        with session_scope(self.factory) as s:
+            user = s.get(StaffUser, user_id)
+            if user is not None:
+                user.auth_epoch += 1
+
     def update(self, user_id: int, *, actor: str, role: Role | str | None = None, active: bool | None = None,
                password: str | None = None, display_name: str | None = None) -> StaffUser:
         """Change an account; any change signs it out everywhere. Audited (the hash never is)."""

@@ -314,8 +314,17 @@ class ReviewWorkflow:
 
     # ------------------------------------------------------------ rollback
     def rollback_faq(self, faq_id: int, version: int, *, actor: str) -> Faq:
-        """Restore the content of ``version`` as a new version (status unchanged); audited."""
+        """Restore the content of ``version`` as a new version (status unchanged); audited.
+
+        A published FAQ can only go back to content that was itself published: rolling back
+        must never put a draft nobody approved in front of citizens.
+
+        Raises:
+            WorkflowError: the FAQ is published and ``version`` never was.
+        """
         snap = self._snapshot_of(faq_id, "faq", version)
+        if self.repo.get_faq(faq_id).status == FaqStatus.published and snap.get("status") != FaqStatus.published.value:
+            raise WorkflowError(f"第 {version} 版从未审核发布，不能回滚到它；如需使用，请编辑后提交审核")
         return self.repo.update_faq(faq_id, content_of(snap), actor=actor, note=f"rollback to v{version}")
 
     def rollback_service(self, service_id: str, version: int, *, actor: str) -> Service:

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import fcntl
 import os
+import secrets
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
 
-from devtools.supervisor import APP_PY, RASA_BIN, REPO, Service, free_port, start, wait_http
+from devtools.supervisor import APP_PY, RASA_BIN, REPO, Service, free_port, rasa_command, start, wait_http
 
 __all__ = ["APP_PY", "RASA_BIN", "REPO", "LiveCore", "ci_model", "free_port", "load_sample_applications",
            "rasa_available", "start_live_core"]
@@ -52,23 +53,33 @@ class LiveCore:
     env: dict[str, str]
     processes: dict[str, Service] = field(default_factory=dict)
     endpoints: Path | None = None
+    api_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    closed: bool = False
 
     def start_actions(self) -> None:
-        """(Re)start the action server on its port."""
+        """(Re)start the action server on its port (closed: ``actions.serve`` checking the core's token)."""
         port = self.actions_url.rsplit(":", 1)[1].split("/")[0]
-        p = start("actions", [str(APP_PY), "-m", "rasa_sdk", "--actions", "actions", "--port", port],
+        module = "actions.serve" if self.closed else "rasa_sdk"
+        p = start("actions", [str(APP_PY), "-m", module, "--actions", "actions", "--port", port],
                   self.env, self.workdir)
         self.processes["actions"] = p
         wait_http(f"{self.actions_url}/health", p, START_TIMEOUT_S)
 
     def start_rasa(self) -> None:
-        """(Re)start the Rasa server with the model and the test endpoints."""
+        """(Re)start the Rasa server with the model and the test endpoints (HTTP API behind ``api_token``)."""
         port = self.rasa_url.rsplit(":", 1)[1]
-        cmd = [str(RASA_BIN), "run", "--enable-api", "-i", "127.0.0.1", "-p", port, "--model", str(self.model),
-               "--credentials", "bot/credentials.yml", "--endpoints", str(self.endpoints)]
+        cmd = rasa_command(port, self.model, str(self.endpoints), api_token=self.api_token)
         p = start("rasa", cmd, self.env, self.workdir)
         self.processes["rasa"] = p
-        wait_http(f"{self.rasa_url}/status", p, START_TIMEOUT_S)
+        wait_http(f"{self.rasa_url}/status?token={self.api_token}", p, START_TIMEOUT_S)
+
+    def api(self, path: str, timeout: float = 30) -> requests.Response:
+        """GET a path of Rasa's HTTP API with the token (e.g. ``/conversations/<id>/tracker``)."""
+        return requests.get(f"{self.rasa_url}{path}", params={"token": self.api_token}, timeout=timeout)
+
+    def tracker(self, sender: str) -> dict:
+        """The conversation's tracker from the HTTP API."""
+        return self.api(f"/conversations/{sender}/tracker").json()
 
     def stop(self) -> None:
         """Stop every process."""
@@ -77,8 +88,10 @@ class LiveCore:
 
     def say(self, sender: str, text: str, channel: str = "webchat", metadata: dict | None = None) -> list[dict]:
         """Send one message through a relay channel and return the bot's messages."""
+        token = self.env.get("RELAY_TOKEN")
         res = requests.post(f"{self.rasa_url}/webhooks/{channel}/webhook",
-                            json={"sender": sender, "message": text, "metadata": metadata or {}}, timeout=60)
+                            json={"sender": sender, "message": text, "metadata": metadata or {}}, timeout=60,
+                            headers={"X-Relay-Token": token} if token else None)
         res.raise_for_status()
         return res.json()
 
@@ -105,12 +118,14 @@ def rasa_available() -> str | None:
 
 
 def start_live_core(workdir: Path, db_url: str, model: Path, log_level: str = "INFO",
-                    tracker_store: dict | None = None) -> LiveCore:
+                    tracker_store: dict | None = None, closed: bool = False) -> LiveCore:
     """Start the action server and a Rasa server on free loopback ports for ``db_url`` and ``model``.
 
     Used by the ``live_core`` fixture and the benchmarks. ``tracker_store`` is the
-    endpoints file's ``tracker_store`` section (default: Rasa's in-memory store). Stops
-    what it started when a server does not come up.
+    endpoints file's ``tracker_store`` section (default: Rasa's in-memory store). With
+    ``closed`` every token is set as in production (``RELAY_TOKEN``, ``ACTION_SERVER_TOKEN``,
+    the API token; the security tests); otherwise the relays serve loopback callers without
+    one. Stops what it started when a server does not come up.
     """
     import yaml
 
@@ -118,14 +133,20 @@ def start_live_core(workdir: Path, db_url: str, model: Path, log_level: str = "I
     actions_url = f"http://127.0.0.1:{actions_port}"
     endpoints = workdir / "endpoints.yml"
     config: dict = {"action_endpoint": {"url": f"{actions_url}/webhook"}}
+    tokens: dict[str, str] = {}
+    if closed:
+        tokens = {"RELAY_TOKEN": secrets.token_urlsafe(24), "ACTION_SERVER_TOKEN": secrets.token_urlsafe(24)}
+        config["action_endpoint"]["headers"] = {"X-Action-Token": tokens["ACTION_SERVER_TOKEN"]}
     if tracker_store:
         config["tracker_store"] = tracker_store
     endpoints.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
     env = {**os.environ, "KNOWLEDGE_DB_URL": db_url, "RASA_TELEMETRY_ENABLED": "false", "SANIC_HOST": "127.0.0.1",
            "PYTHONPATH": str(REPO), "LOG_LEVEL": log_level, "CHANNELS_DB_URL": f"sqlite:///{workdir / 'channels.db'}"}
     env.pop("RELAY_TOKEN", None)
+    env.pop("ACTION_SERVER_TOKEN", None)
+    env.update(tokens)
     core = LiveCore(rasa_url=f"http://127.0.0.1:{rasa_port}", actions_url=actions_url, db_url=db_url,
-                    model=model, workdir=workdir, env=env, endpoints=endpoints)
+                    model=model, workdir=workdir, env=env, endpoints=endpoints, closed=closed)
     try:
         core.start_actions()
         core.start_rasa()

@@ -12,6 +12,12 @@ Topology (every listener on 127.0.0.1)::
     app, actions ──► PostgreSQL "knowledge" (KNOWLEDGE_DB_URL), "channels" (CHANNELS_DB_URL)
     app ──► Redis (CHANNELS_REDIS_URL: webhook dedupe and rate limits)
 
+Every listener still needs its secret, as off-loopback: PostgreSQL password authentication
+(SCRAM-SHA-256, no trust), Redis ``requirepass``, ``RELAY_TOKEN`` on the relays,
+``ACTION_SERVER_TOKEN`` on the action servers, Rasa's HTTP API behind ``--auth-token``, and
+``DEPLOY_PROFILE=production`` so every server refuses to start without its secrets. Each
+value comes from the environment, else is generated once into ``<root>/secrets/`` (0600).
+
 Both Rasa servers share every action server through nginx, so one dead action server
 is invisible; when none answers, nginx gives Rasa an action response that utters
 ``utter_service_unavailable`` (the domain's apology) instead of an error.
@@ -37,12 +43,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from devtools.supervisor import APP_PY, RASA_BIN, RASA_PY, REPO, Service, free_port, wait_http, wait_port
+from common.secret_env import install_secret
+from devtools.supervisor import APP_PY, RASA_BIN, RASA_PY, REPO, Service, free_port, rasa_command, wait_http, wait_port
 
 NGINX_TEMPLATE = REPO / "deploy" / "nginx" / "nginx.conf.template"
 PROD_ENDPOINTS = REPO / "deploy" / "endpoints.prod.yml"
 RASA_LOGGING = REPO / "deploy" / "logging" / "rasa.yml"
 DATABASES = ("knowledge", "tracker", "channels")
+# Secrets of the profile: from the environment, else generated once per stack root.
+STACK_SECRETS = ("POSTGRES_PASSWORD", "REDIS_PASSWORD", "RELAY_TOKEN", "ACTION_SERVER_TOKEN", "STAFF_SECRET_KEY",
+                 "SENDER_HASH_SALT", "RASA_API_TOKEN")
 
 log = logging.getLogger("prod_stack")
 
@@ -148,6 +158,21 @@ class ProdStack:
     extra_env: dict[str, str] = field(default_factory=dict)
     services: dict[str, Service] = field(default_factory=dict)
 
+    # -- secrets --------------------------------------------------------------------------------
+    def secret(self, name: str) -> str:
+        """``name`` from the environment, else this stack's generated value (``root/secrets/``, 0600)."""
+        return os.environ.get(name, "").strip() or install_secret(name, self.root / "secrets")
+
+    @property
+    def relay_token(self) -> str:
+        """``RELAY_TOKEN`` of the relays (the app server and the tests send it)."""
+        return self.secret("RELAY_TOKEN")
+
+    @property
+    def api_token(self) -> str:
+        """The ``--auth-token`` of Rasa's HTTP API (``?token=``)."""
+        return self.secret("RASA_API_TOKEN")
+
     # -- urls -----------------------------------------------------------------------------------
     @property
     def public_url(self) -> str:
@@ -162,12 +187,13 @@ class ProdStack:
     def db_url(self, name: str, driver: str = "psycopg") -> str:
         """SQLAlchemy URL of one PostgreSQL database (``driver`` '' for Rasa's psycopg2)."""
         scheme = f"postgresql+{driver}" if driver else "postgresql"
-        return f"{scheme}://postgres@127.0.0.1:{self.ports.postgres}/{name}"
+        password = self.secret("POSTGRES_PASSWORD")
+        return f"{scheme}://postgres:{password}@127.0.0.1:{self.ports.postgres}/{name}"
 
     @property
     def redis_url(self) -> str:
         """Redis for the channels' dedupe keys (db 0); Rasa's lock store uses db 1."""
-        return f"redis://127.0.0.1:{self.ports.redis}/0"
+        return f"redis://:{self.secret('REDIS_PASSWORD')}@127.0.0.1:{self.ports.redis}/0"
 
     # -- environment ----------------------------------------------------------------------------
     def pii_key(self) -> str:
@@ -192,7 +218,10 @@ class ProdStack:
                "ACTION_ENDPOINT_URL": f"http://127.0.0.1:{self.ports.actions}/webhook",
                "TRACKER_DB_URL": self.db_url("tracker", driver=""), "TRACKER_PII_KEY": self.pii_key(),
                "REDIS_HOST": "127.0.0.1", "REDIS_PORT": str(self.ports.redis), "REDIS_LOCK_DB": "1",
-               "REDIS_PASSWORD": os.environ.get("REDIS_PASSWORD", ""), "SANIC_HOST": "127.0.0.1",
+               "REDIS_PASSWORD": self.secret("REDIS_PASSWORD"), "SANIC_HOST": "127.0.0.1",
+               "DEPLOY_PROFILE": "production", "RELAY_TOKEN": self.relay_token,
+               "ACTION_SERVER_TOKEN": self.secret("ACTION_SERVER_TOKEN"),
+               "STAFF_SECRET_KEY": self.secret("STAFF_SECRET_KEY"), "SENDER_HASH_SALT": self.secret("SENDER_HASH_SALT"),
                **self.extra_env}
         return env
 
@@ -203,17 +232,28 @@ class ProdStack:
         return svc
 
     def start_postgres(self) -> None:
-        """Initialise (first time) and start PostgreSQL; create the three databases."""
+        """Initialise (first time) and start PostgreSQL with password authentication; create the databases."""
         bindir = pg_bindir()
         assert bindir is not None
         pg = self.root / "pg"
         data = pg / "data"
+        password = self.secret("POSTGRES_PASSWORD")
         if not (data / "PG_VERSION").exists():
             pg.mkdir(parents=True, exist_ok=True)
+            pwfile = pg / "initdb.pw"
+            fd = os.open(pwfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(password + "\n")
             _hand_to("postgres", pg)
-            subprocess.run(_as_user("postgres", [str(bindir / "initdb"), "-D", str(data), "-U", "postgres",
-                                                 "-A", "trust", "-E", "UTF8", "--locale=C.UTF-8"]),
-                           check=True, capture_output=True, timeout=120)
+            try:
+                out = subprocess.run(_as_user("postgres", [
+                    str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "-A", "scram-sha-256",
+                    f"--pwfile={pwfile}", "-E", "UTF8", "--locale=C.UTF-8"]),
+                    capture_output=True, text=True, timeout=120, cwd="/")
+            finally:
+                pwfile.unlink(missing_ok=True)
+            if out.returncode != 0:
+                raise RuntimeError(f"initdb failed:\n{out.stdout[-1500:]}\n{out.stderr[-1500:]}")
         _hand_to("postgres", pg)
         # SIGINT to the postmaster alone = "fast shutdown": clean, and no waiting for clients.
         svc = self._service("postgres", [
@@ -223,6 +263,8 @@ class ProdStack:
         svc.start()
         wait_port(self.ports.postgres, svc, 60)
         import psycopg
+
+        _close_trust(data / "pg_hba.conf", self.ports.postgres, password, svc)
 
         admin = self.db_url("postgres", driver="").replace("postgresql://", "postgresql://", 1)
         for _ in range(100):
@@ -246,9 +288,7 @@ class ProdStack:
         assert redis_server is not None
         cmd = [redis_server, "--bind", "127.0.0.1", "--port", str(self.ports.redis), "--dir", str(data),
                "--appendonly", "yes", "--save", "", "--daemonize", "no", "--protected-mode", "yes",
-               "--logfile", ""]
-        if os.environ.get("REDIS_PASSWORD"):
-            cmd += ["--requirepass", os.environ["REDIS_PASSWORD"]]
+               "--logfile", "", "--requirepass", self.secret("REDIS_PASSWORD")]
         svc = self._service("redis", cmd, dict(os.environ), user=_run_as("redis"))
         svc.start()
         wait_port(self.ports.redis, svc, 30)
@@ -303,10 +343,9 @@ class ProdStack:
 
     def rasa_service(self, i: int) -> Service:
         """The i-th Rasa server (created, not started)."""
-        return self._service(f"rasa-{i + 1}", [
-            str(RASA_BIN), "run", "--enable-api", "-i", "127.0.0.1", "-p", str(self.ports.rasa[i]),
-            "--model", str(self.model), "--credentials", "bot/credentials.yml",
-            "--endpoints", str(PROD_ENDPOINTS), "--logging-config-file", str(RASA_LOGGING)])
+        return self._service(f"rasa-{i + 1}", rasa_command(
+            self.ports.rasa[i], self.model, PROD_ENDPOINTS, api_token=self.api_token,
+            extra=["--logging-config-file", str(RASA_LOGGING)]))
 
     def start_actions(self, i: int) -> None:
         """(Re)start action server ``i`` and wait for its health check."""
@@ -325,13 +364,13 @@ class ProdStack:
         """Wait until Rasa server ``i`` has loaded its model."""
         svc = self.services[f"rasa-{i + 1}"]
         try:
-            wait_http(f"http://127.0.0.1:{self.ports.rasa[i]}/status", svc, 300)
+            wait_http(f"http://127.0.0.1:{self.ports.rasa[i]}/status?token={self.api_token}", svc, 300)
         except RuntimeError as exc:
             raise RuntimeError(f"{exc}\n{svc.tail()}") from exc
 
     def start_app(self) -> None:
         """Start the app server (waitress) behind nginx."""
-        env = {**self.env(), "APP_HOST": "127.0.0.1", "APP_PORT": str(self.ports.app)}
+        env = {**self.env(), "APP_HOST": "127.0.0.1", "APP_PORT": str(self.ports.app), "TRUSTED_PROXIES": "1"}
         svc = self._service("app", [str(APP_PY), "-m", "server"], env)
         svc.start()
         wait_http(f"http://127.0.0.1:{self.ports.app}/healthz", svc, 120)
@@ -368,6 +407,26 @@ class ProdStack:
             if svc.alive() and svc.proc is not None:
                 out[name] = round(_tree_rss_kb(svc.proc.pid) / 1024, 1)
         return out
+
+
+def _close_trust(hba: Path, port: int, password: str, postmaster: Service) -> None:
+    """A cluster made before passwords (``-A trust``): set the password, then require SCRAM and reload."""
+    import psycopg
+    from psycopg import sql
+
+    text = hba.read_text(encoding="utf-8")
+    if not any(line.split()[-1:] == ["trust"] for line in text.splitlines() if not line.lstrip().startswith("#")):
+        return
+    with psycopg.connect(f"postgresql://postgres@127.0.0.1:{port}/postgres", autocommit=True) as conn:
+        conn.execute("SET password_encryption = 'scram-sha-256'")
+        conn.execute(sql.SQL("ALTER USER postgres PASSWORD {}").format(sql.Literal(password)))
+    lines = [(line.rsplit("trust", 1)[0] + "scram-sha-256") if line.rstrip().endswith("trust")
+             and not line.lstrip().startswith("#") else line for line in text.splitlines()]
+    hba.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    if postmaster.proc is not None:
+        os.kill(postmaster.proc.pid, signal.SIGHUP)  # reload pg_hba.conf
+        time.sleep(0.5)
+    log.info("PostgreSQL: trust authentication replaced by scram-sha-256 in %s", hba)
 
 
 def _tree_rss_kb(pid: int) -> int:

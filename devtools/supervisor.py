@@ -119,6 +119,19 @@ class Service:
             return ""
 
 
+def rasa_command(port: int | str, model: Path | str, endpoints: Path | str, *, api_token: str | None = None,
+                 interface: str = "127.0.0.1", extra: Iterable[str] = ()) -> list[str]:
+    """``rasa run`` through its start-up check (``python -m bot.serve``).
+
+    The HTTP API is enabled only with ``api_token`` (``--enable-api --auth-token``), never without.
+    """
+    cmd = [str(RASA_PY), "-m", "bot.serve", "-i", interface, "-p", str(port), "--model", str(model),
+           "--credentials", "bot/credentials.yml", "--endpoints", str(endpoints), *extra]
+    if api_token:
+        cmd[3:3] = ["--enable-api", "--auth-token", api_token]
+    return cmd
+
+
 def start(name: str, cmd: list[str], env: dict[str, str], logdir: Path) -> Service:
     """Start ``cmd`` from the repository with output to ``logdir/<name>.log``."""
     return Service(name, cmd, env, logdir / f"{name}.log").start()

@@ -190,11 +190,20 @@ def service_rows(services: Iterable[Service]) -> Iterator[list[Any]]:
         yield _cells(row, SERVICE_COLUMNS)
 
 
-def _safe(value: Any) -> Any:
-    """Keep spreadsheet software from running cell text as a formula."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: Any) -> Any:
+    """Keep spreadsheet software from running cell text as a formula (CSV/XLSX injection).
+
+    Text starting with ``= + - @``, a tab or a carriage return gets a leading apostrophe.
+    """
+    if isinstance(value, str) and value[:1] in FORMULA_PREFIXES:
         return "'" + value
     return value
+
+
+_safe = spreadsheet_safe
 
 
 def write_csv(columns: tuple[str, ...], rows: Iterable[list[Any]]) -> bytes:

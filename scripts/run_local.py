@@ -1,15 +1,20 @@
 """Start every local service of the embedded profile and stop them all on Ctrl-C.
 
 Services: the app server (knowledge API, web chat, staff console, channel webhooks)
-and the outbox worker (notices to citizens) always; the Rasa server and the action
-server when the Rasa venv and a trained model exist. Ports: APP_PORT (8000), RASA_PORT
-(5005), ACTIONS_PORT (5055); host 127.0.0.1 unless BIND_HOST says otherwise.
+and the outbox worker (notices to citizens) always; the Rasa server and the action server when
+the Rasa venv and a trained model exist. Ports: APP_PORT (8000), RASA_PORT (5005), ACTIONS_PORT
+(5055); host 127.0.0.1 unless BIND_HOST says otherwise.
+
+The core is closed even here: the relays and the action server check ``RELAY_TOKEN`` and
+``ACTION_SERVER_TOKEN`` (generated per run and passed to every service when unset; beyond
+loopback they must be given), Rasa's HTTP API is off and there is no stock REST channel.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import secrets
 import subprocess
 import sys
 from pathlib import Path
@@ -17,7 +22,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # the repository: devtools, channels
 
-from devtools.supervisor import Service, supervise  # noqa: E402
+from devtools.supervisor import Service, rasa_command, supervise  # noqa: E402
 
 log = logging.getLogger("run_local")
 
@@ -44,11 +49,10 @@ def _services() -> list[tuple[str, list[str]]]:
     else:
         # rasa_sdk binds SANIC_HOST (default 0.0.0.0): keep it on the configured host.
         os.environ.setdefault("SANIC_HOST", host)
-        out.append(("actions", [app_py, "-m", "rasa_sdk", "--actions", "actions",
+        out.append(("actions", [app_py, "-m", "actions.serve", "--actions", "actions",
                                 "--port", os.environ.get("ACTIONS_PORT", "5055")]))
-        out.append(("rasa", [str(rasa), "run", "--enable-api", "-i", host,
-                             "-p", os.environ.get("RASA_PORT", "5005"), "--model", str(models[-1]),
-                             "--credentials", "bot/credentials.yml", "--endpoints", "endpoints.yml"]))
+        out.append(("rasa", rasa_command(os.environ.get("RASA_PORT", "5005"), models[-1], "endpoints.yml",
+                                         interface=host)))
     return out
 
 
@@ -80,6 +84,10 @@ def main() -> int:
     os.environ.setdefault("ACTIONS_PORT", "5055")  # endpoints.yml refers to it
     os.environ.setdefault("TRACKER_SQLITE_PATH", str(REPO / "var" / "tracker.db"))  # and to this
     (REPO / "var").mkdir(exist_ok=True)  # the tracker store's SQLite file lives there
+    loopback = os.environ.get("BIND_HOST", "127.0.0.1").strip() in ("127.0.0.1", "localhost", "::1")
+    for name in ("RELAY_TOKEN", "ACTION_SERVER_TOKEN"):  # shared by the services of this run only
+        if loopback and not os.environ.get(name, "").strip():  # beyond loopback they must be given
+            os.environ[name] = secrets.token_urlsafe(32)
     services = [Service(name, cmd) for name, cmd in _services()]
     base = f"http://{os.environ.get('APP_HOST')}:{os.environ.get('APP_PORT', '8000')}"
     log.info("app server: %s/  web chat: %s/chat/  staff console: %s/staff/  (Ctrl-C stops everything)",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 from flask import Flask, abort, jsonify, render_template, request
@@ -16,6 +17,15 @@ class Config:
 
     MAX_CONTENT_LENGTH = 1 * 1024 * 1024  # bodies over 1 MiB are refused with 413
     JSON_AS_ASCII = False
+
+
+def trusted_proxies(env: dict[str, str] | None = None) -> int:
+    """``TRUSTED_PROXIES``: how many reverse proxies stand in front (0: none, the embedded profile)."""
+    raw = (os.environ if env is None else env).get("TRUSTED_PROXIES", "").strip()
+    try:
+        return max(0, int(raw)) if raw else 0
+    except ValueError:
+        raise ValueError(f"TRUSTED_PROXIES must be a number of proxies, got {raw!r}") from None
 
 
 def speech_terms() -> list[str]:
@@ -83,6 +93,11 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     if config:
         app.config.update(config)
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    proxies = app.config.get("TRUSTED_PROXIES", trusted_proxies())
+    if proxies:  # the client's address and scheme as the proxies saw them (login throttling, HSTS)
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)  # type: ignore[method-assign]
 
     from channels.webchat.notices import bp as webchat_notices
     from channels.webchat.relay import bp as webchat

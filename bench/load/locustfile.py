@@ -10,6 +10,7 @@ of a booking. A reply that is not a JSON list of bot messages counts as a failur
 from __future__ import annotations
 
 import itertools
+import os
 import uuid
 
 from locust import HttpUser, task
@@ -29,8 +30,10 @@ class Citizen(HttpUser):
     @task
     def say(self) -> None:
         """Send the next message and check the answer's shape."""
+        token = os.environ.get("RELAY_TOKEN", "")  # the stack's relay token (bench/load/run.py passes it)
         with self.client.post("/webhooks/webchat/webhook", json={"sender": self.sender, "message": next(self.messages)},
-                              name="message", catch_response=True, timeout=120) as res:
+                              name="message", catch_response=True, timeout=120,
+                              headers={"X-Relay-Token": token}) as res:
             if res.status_code != 200:
                 res.failure(f"HTTP {res.status_code}")
             elif not isinstance(res.json(), list):

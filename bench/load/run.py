@@ -30,13 +30,14 @@ REPORT = REPO / "bench" / "REPORT_prod.md"
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 
 
-def run_locust(host: str, users: int, seconds: int, out: Path) -> dict[str, float]:
+def run_locust(host: str, users: int, seconds: int, out: Path, relay_token: str = "") -> dict[str, float]:
     """One headless locust run; the aggregated figures."""
     prefix = out / f"u{users}"
     cmd = [str(REPO / ".venv-app" / "bin" / "locust"), "-f", str(LOCUSTFILE), "--headless", "-u", str(users),
            "-r", str(max(users // 2, 1)), "-t", f"{seconds}s", "--host", host, "--csv", str(prefix),
            "--only-summary", "--loglevel", "WARNING", "--stop-timeout", "30"]
-    subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=seconds + 180)
+    subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=seconds + 180,
+                   env={**os.environ, "RELAY_TOKEN": relay_token})
     with open(f"{prefix}_stats.csv", newline="") as fh:
         row = next(r for r in csv.DictReader(fh) if r["Name"] == "Aggregated")
     return {"requests": int(row["Request Count"]), "failures": int(row["Failure Count"]),
@@ -60,7 +61,7 @@ def measure(stack: ProdStack, levels: list[int], seconds: int, out: Path) -> lis
 
         sampler = threading.Thread(target=_sample_rss, args=(stack, peak, done), daemon=True)
         sampler.start()
-        figures = run_locust(stack.core_url, users, seconds, out)
+        figures = run_locust(stack.core_url, users, seconds, out, stack.relay_token)
         done.set()
         sampler.join()
         rows.append({"users": users, **figures, "rss": dict(sorted(peak.items()))})

@@ -7,8 +7,10 @@ REST channel). The output channel carries the channel's name, so the domain's
 per-channel response variations (``channel: sms``, ``channel: voice`` …) apply, and
 actions read the channel from ``tracker.get_latest_input_channel()``.
 
-When ``RELAY_TOKEN`` is set, requests must carry it in ``X-Relay-Token``; without it the
-relays are meant for loopback use only (the embedded profile binds 127.0.0.1).
+When ``RELAY_TOKEN`` is set, requests must carry it in ``X-Relay-Token`` (403 otherwise).
+Without it only loopback callers are served (fail closed: a caller from any other address
+gets 403), and ``python -m bot.serve`` refuses to start the core beyond loopback without it.
+These relays are the only input channels (``bot/credentials.yml`` has no stock ``rest:``).
 
 ``GET /webhooks/<channel>/ready`` tells the pull workers (mailbox, Telegram long polling)
 whether a message sent now gets a real answer: 200 ``{"status": "ready"}`` only once the
@@ -35,9 +37,15 @@ MAX_MESSAGE_CHARS = 5000
 ACTIONS_HEALTH_TIMEOUT_S = 2.0
 
 
+_LOOPBACK_PEERS = frozenset({"127.0.0.1", "::1", "::ffff:127.0.0.1"})
+
+
 def _token_ok(request: Request) -> bool:
-    token = os.environ.get("RELAY_TOKEN")
-    return not token or hmac.compare_digest(request.headers.get("X-Relay-Token", ""), token)
+    token = os.environ.get("RELAY_TOKEN", "").strip()
+    if not token:  # no token configured: loopback callers only (the embedded profile)
+        return (request.ip or "") in _LOOPBACK_PEERS
+    offered = request.headers.get("X-Relay-Token", "")
+    return hmac.compare_digest(offered.encode("utf-8", "surrogatepass"), token.encode("utf-8", "surrogatepass"))
 
 
 async def _actions_answer(agent: Any) -> bool:

@@ -52,6 +52,7 @@ class MailSettings:
     smtp_starttls: bool
     smtp_ssl: bool
     max_bytes: int = DEFAULT_MAX_BYTES
+    trusted_authserv_ids: tuple[str, ...] = ()
     max_questions: int = 5
     poll_s: float = 30.0
     claim_stale_s: float = 300.0
@@ -118,6 +119,11 @@ class MailSettings:
             poll_s=number("MAIL_POLL_S", 30.0, 0.2, 1740.0),
             claim_stale_s=number("MAIL_CLAIM_STALE_S", 300.0, 1.0, 86400.0),
         )
+        trusted = tuple(t.strip() for t in get("MAIL_TRUSTED_AUTHSERV_ID").split(",") if t.strip())
+        if not trusted and get("DEPLOY_PROFILE").lower() == "production":
+            problems.append("MAIL_TRUSTED_AUTHSERV_ID is not set (the receiving server's authserv-id: "
+                            "forged senders must not get replies)")
+        settings["trusted_authserv_ids"] = trusted  # type: ignore[assignment]
         if problems:
             raise MailSettingsError("mailbox settings: " + "; ".join(problems))
         return cls(imap_host=imap_host, imap_port=imap_port, imap_user=imap_user, imap_password=imap_password,

@@ -45,6 +45,7 @@ from imapclient.exceptions import IMAPClientError
 
 from channels.core import BotMessage, CoreClient, CoreUnavailable, InboundMessage
 from channels.mail import texts
+from channels.mail.authres import sender_verdict
 from channels.mail.parse import ParsedMail, parse_mail, read_message
 from channels.mail.render import Answer, RenderedReply, render_notice, render_reply
 from channels.mail.verify import MailSettings, automated_reason
@@ -171,6 +172,9 @@ class MailWorker:
         self._seen: set[str] = set()
         self._stop = threading.Event()
         self.on_result: Callable[[str, MailResult], None] | None = None
+        if not settings.trusted_authserv_ids:
+            log.warning("mail: MAIL_TRUSTED_AUTHSERV_ID is not set: senders are not authenticated "
+                        "(forged From addresses would get replies; required in the production profile)")
 
     # -- connection ------------------------------------------------------------------------
     def connect(self) -> IMAPClient:
@@ -323,6 +327,12 @@ class MailWorker:
             self.state.finish(CHANNEL, key, None)
             self._flag_handled(client, uid)
             return MailResult(Outcome.SKIPPED)
+
+        if self.settings.trusted_authserv_ids:  # a forged sender gets no reply: its text never goes out
+            authentic, why = sender_verdict(headers, self.settings.trusted_authserv_ids)
+            if not authentic:
+                self._quarantine(client, uid, key, message_id, f"sender not authenticated ({why})")
+                return MailResult(Outcome.QUARANTINED)
 
         if size > self.settings.max_bytes:
             parsed = parse_mail(b"", headers)

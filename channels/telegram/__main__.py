@@ -18,6 +18,7 @@ import sys
 from channels.core import CoreClient, CoreSettings
 from channels.pull import PullSettings
 from channels.telegram.verify import TelegramSettings, TelegramSettingsError
+from common.jsonlog import configure
 
 log = logging.getLogger("channels.telegram")
 
@@ -54,9 +55,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m channels.telegram")
     parser.add_argument("command", nargs="?", default="poll", choices=["poll", "set-webhook", "delete-webhook"])
     args = parser.parse_args(argv)
-    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # its INFO lines carry the token in URLs
+    # masked, the bot token redacted, httpx's URL-carrying INFO lines off (common.jsonlog)
+    configure("telegram", os.environ.get("LOG_LEVEL", "INFO"),
+              json_lines=os.environ.get("LOG_FORMAT", "text").lower() == "json")
     try:
         settings = TelegramSettings.from_env()
         core = CoreSettings.from_env()

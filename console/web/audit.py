@@ -17,6 +17,7 @@ from console.web.deps import factory, knowledge_repo
 from console.web.diff import field_diffs
 from console.web.security import actor, requires
 from knowledge.models import AuditEntry
+from knowledge.tabular import spreadsheet_safe
 
 bp = Blueprint("staff_audit", __name__, url_prefix="/staff/audit", template_folder="../templates")
 PAGE_SIZE = 100
@@ -76,10 +77,11 @@ def export_csv() -> Response:
     with factory()() as s:
         for e in s.scalars(_filtered(args).order_by(AuditEntry.id).limit(CSV_MAX_ROWS)):
             at = e.at if e.at.tzinfo else e.at.replace(tzinfo=dt.UTC)
-            writer.writerow([e.id, at.astimezone(CITY_TZ).isoformat(timespec="seconds"), e.actor, e.action,
-                             e.entity_type, e.entity_id, _cell(e.note),
-                             _cell(json.dumps(e.before, ensure_ascii=False)) if e.before is not None else "",
-                             _cell(json.dumps(e.after, ensure_ascii=False)) if e.after is not None else ""])
+            writer.writerow([_cell(str(v)) for v in (
+                e.id, at.astimezone(CITY_TZ).isoformat(timespec="seconds"), e.actor, e.action,
+                e.entity_type, e.entity_id, e.note,
+                json.dumps(e.before, ensure_ascii=False) if e.before is not None else "",
+                json.dumps(e.after, ensure_ascii=False) if e.after is not None else "")])
     knowledge_repo().record_event(actor=actor(), action="export", entity_type="audit_log", entity_id="-",
                                   note=json.dumps(args, ensure_ascii=False)[:400])
     stamp = dt.datetime.now(CITY_TZ).strftime("%Y%m%d-%H%M")
@@ -88,5 +90,8 @@ def export_csv() -> Response:
 
 
 def _cell(value: str) -> str:
-    """Neutralise spreadsheet formulas (CSV injection) in free text."""
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+    """Neutralise spreadsheet formulas (CSV injection) in every cell.
+
+    The attempted user name of a failed sign-in, entity ids and notes are free text someone else typed.
+    """
+    return str(spreadsheet_safe(value))

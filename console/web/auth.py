@@ -50,9 +50,10 @@ def login() -> Any:
 @bp.post("/logout")
 @requires("view")
 def logout() -> Any:
-    """Sign out."""
+    """Sign out: the session is revoked on the server (a copied cookie stops working too)."""
     knowledge_repo().record_event(actor=actor(), action="logout", entity_type="staff_user",
                                   entity_id=str(current_user.user_id))
+    accounts().end_sessions(current_user.user_id)
     logout_user()
     session.clear()
     flash("已退出登录", "info")

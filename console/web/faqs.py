@@ -267,6 +267,9 @@ def rollback(faq_id: int, version: int) -> Any:
     except ValidationError as exc:
         flash_errors(exc.errors)
         return redirect(url_for("staff_faqs.history", faq_id=faq_id))
+    except WorkflowError as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("staff_faqs.history", faq_id=faq_id))
     flash(f"已回滚到第 {version} 版的内容（现为第 {faq.version} 版）。", "success")
     return redirect(url_for("staff_faqs.detail", faq_id=faq_id))
 

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 import sqlalchemy
 
 from channels.core import CoreClient, CoreSettings
@@ -339,7 +338,7 @@ def test_killed_between_receive_and_reply_the_restart_replies_exactly_once(
     assert len(recorder.messages) == 1
     reply = text_part(recorder.messages[0])
     assert "护照要多少钱？" in reply and "120" in reply  # the knowledge base's answer, quoted with its question
-    tracker = requests.get(f"{live_core.rasa_url}/conversations/{conversation_id(citizen)}/tracker", timeout=10).json()
+    tracker = live_core.tracker(conversation_id(citizen))
     asked = [e["text"] for e in tracker["events"] if e["event"] == "user"]
     assert asked == ["护照要多少钱？", "身份证丢了怎么补？"]  # the core was asked each question once
     [flags] = mailbox_state(dovecot).values()

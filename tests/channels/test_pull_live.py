@@ -34,7 +34,7 @@ from channels.telegram.adapter import conversation_id
 from devtools.dovecot import DovecotServer
 from devtools.fake_telegram import FakeBotAPI
 from devtools.live import LiveCore
-from devtools.supervisor import RASA_BIN, start, wait_http
+from devtools.supervisor import rasa_command, start, wait_http
 from tests.channels.mailkit import (  # noqa: F401
     SmtpServer,
     citizen_mail,
@@ -76,8 +76,7 @@ def start_rasa_without_model(core: LiveCore, tmp_path: Path) -> None:
     empty = tmp_path / "no-model"
     empty.mkdir(exist_ok=True)
     port = core.rasa_url.rsplit(":", 1)[1]
-    cmd = [str(RASA_BIN), "run", "--enable-api", "-i", "127.0.0.1", "-p", port, "--model", str(empty),
-           "--credentials", "bot/credentials.yml", "--endpoints", str(core.endpoints)]
+    cmd = rasa_command(port, empty, str(core.endpoints), api_token=core.api_token)
     core.processes["rasa"] = start("rasa", cmd, core.env, core.workdir)
     wait_http(f"{core.rasa_url}/webhooks/telegram/", core.processes["rasa"], 240)  # the port answers…
 
@@ -157,7 +156,7 @@ def test_pull_workers_wait_for_the_core_to_load_its_model_then_answer_once(
     assert fake_telegram.sent == [] and smtp_server.recorder.messages == [] and claims(mail_worker) == 0
     assert [u["update_id"] for u in fake_telegram.updates] == [update_id]
 
-    res = requests.put(f"{core.rasa_url}/model", json={"model_file": str(core.model)}, timeout=600)
+    res = requests.put(f"{core.rasa_url}/model", params={"token": core.api_token}, json={"model_file": str(core.model)}, timeout=600)
     assert res.status_code == 204, res.text
     answer = ready(core)
     assert answer is not None and answer.status_code == 200 and answer.json()["status"] == "ready"
@@ -167,7 +166,7 @@ def test_pull_workers_wait_for_the_core_to_load_its_model_then_answer_once(
     assert "结婚" in reply and "户口" in reply
     time.sleep(3.0)  # a few more rounds and polls: still once
     assert len(smtp_server.recorder.messages) == 1
-    tracker = requests.get(f"{core.rasa_url}/conversations/{conversation_id(chat)}/tracker", timeout=10).json()
+    tracker = core.tracker(conversation_id(chat))
     assert [e["text"] for e in tracker["events"] if e["event"] == "user"] == ["办护照要带什么材料"]
     assert poller.adapter.state.list_notes("telegram", "inbox") == {}
     for channel in ("telegram", "mail"):
@@ -203,7 +202,7 @@ def test_core_killed_mid_conversation_nothing_lost_nothing_doubled(
     core.start_rasa()
 
     sent = settled(fake_telegram, chat, before + 2)[before:]
-    tracker = requests.get(f"{core.rasa_url}/conversations/{conversation_id(chat)}/tracker", timeout=10).json()
+    tracker = core.tracker(conversation_id(chat))
     # The restarted core (in-memory tracker store) saw each waiting message exactly once, in order…
     assert [e["text"] for e in tracker["events"] if e["event"] == "user"] == ["办护照要带什么材料", "身份证丢了怎么补"]
     # …and the citizen got each of its answers once, nothing else.
@@ -215,6 +214,6 @@ def test_core_killed_mid_conversation_nothing_lost_nothing_doubled(
     time.sleep(3.0)
     assert len(recorder.messages) == 2
     assert mail_texts.CORE_UNAVAILABLE not in plain(recorder.messages[1])
-    mail_tracker = requests.get(f"{core.rasa_url}/conversations/{mail_conversation(citizen)}/tracker", timeout=10).json()
+    mail_tracker = core.tracker(mail_conversation(citizen))
     assert [e["text"] for e in mail_tracker["events"] if e["event"] == "user"] == ["身份证丢了怎么补？"]
     assert all(HANDLED_KEYWORD in flags for flags in mailbox_state(dovecot).values())

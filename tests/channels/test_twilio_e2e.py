@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 
 import pytest
-import requests
 
 from channels.sms import segments
 from channels.voice import texts as voice_texts
@@ -55,7 +54,7 @@ class Texter:
 
 
 def user_texts(live_core, sender_id: str) -> list[str]:
-    tracker = requests.get(f"{live_core.rasa_url}/conversations/{sender_id}/tracker", timeout=30).json()
+    tracker = live_core.tracker(sender_id)
     return [e.get("text") for e in tracker.get("events", []) if e.get("event") == "user"]
 
 

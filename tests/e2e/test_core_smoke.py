@@ -1,4 +1,4 @@
-"""End to end through the running servers: Rasa's REST channel, the action server, the database."""
+"""End to end through the running servers: the web chat relay, the action server, the database."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ def texts(messages: list[dict]) -> str:
 
 
 def rest(core, sender: str, text: str) -> list[dict]:
-    res = requests.post(f"{core.rasa_url}/webhooks/rest/webhook", json={"sender": sender, "message": text},
+    res = requests.post(f"{core.rasa_url}/webhooks/webchat/webhook", json={"sender": sender, "message": text},
                         timeout=60)
     res.raise_for_status()
     return res.json()

@@ -44,8 +44,9 @@ def test_make_run_serves_the_web_chat_with_the_whole_core(seeded_template, tmp_p
            "CHANNELS_DB_URL": f"sqlite:///{tmp_path / 'channels.db'}",
            "TRACKER_SQLITE_PATH": str(tmp_path / "tracker.db"), "TRACKER_DB_URL": f"sqlite:///{tmp_path / 'tracker.db'}",
            "RASA_TELEMETRY_ENABLED": "false"}
-    for var in ("RASA_URL", "TWILIO_AUTH_TOKEN", "TELEGRAM_BOT_TOKEN", "MAIL_IMAP_HOST", "RELAY_TOKEN"):
+    for var in ("RASA_URL", "TWILIO_AUTH_TOKEN", "TELEGRAM_BOT_TOKEN", "MAIL_IMAP_HOST", "ACTION_SERVER_TOKEN"):
         env.pop(var, None)
+    env["RELAY_TOKEN"] = relay_token = "run-local-test-relay-token"  # kept by run_local.py when given
     log = open(tmp_path / "run_local.log", "wb")  # noqa: SIM115 - closed below
     proc = subprocess.Popen([str(APP_PY), "scripts/run_local.py"], cwd=REPO, env=env, stdout=log,
                             stderr=subprocess.STDOUT, start_new_session=True)
@@ -55,14 +56,15 @@ def test_make_run_serves_the_web_chat_with_the_whole_core(seeded_template, tmp_p
         while True:
             assert proc.poll() is None, (tmp_path / "run_local.log").read_text(errors="replace")[-4000:]
             try:
-                if requests.get(f"http://127.0.0.1:{rasa_port}/status", timeout=2).status_code == 200:
+                if requests.get(f"http://127.0.0.1:{rasa_port}/webhooks/webchat/ready", timeout=2,
+                                headers={"X-Relay-Token": relay_token}).status_code == 200:
                     break
             except requests.RequestException:
                 pass
             assert time.monotonic() < deadline, (tmp_path / "run_local.log").read_text(errors="replace")[-4000:]
             time.sleep(1)
         assert "护照" in chat(base, "runlocal1", "办护照要带什么材料")
-        for text in ["我想预约办护照", "天河", "后天", "上午十点", "陈示例", "13900007788"]:
+        for text in ["我想预约办护照", "天河", "下周三", "上午十点", "陈示例", "13900007788"]:
             last = chat(base, "runlocal2", text)
         assert "请确认预约信息" in last
         assert re.search(r"YY\d{6}", chat(base, "runlocal2", "确认"))

@@ -26,8 +26,8 @@ def redis_unavailable_reason() -> str | None:
 
 
 @contextlib.contextmanager
-def redis_server(root: Path) -> Iterator[str]:
-    """Run redis-server with its data in ``root``; yield its URL (db 0)."""
+def redis_server(root: Path, password: str | None = None) -> Iterator[str]:
+    """Run redis-server with its data in ``root`` (``password``: ``--requirepass``); yield its URL (db 0)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -40,7 +40,8 @@ def redis_server(root: Path) -> Iterator[str]:
         for parent in list(root.parents)[:4]:  # pytest's temp dirs are 0700: let redis traverse them
             os.chmod(parent, os.stat(parent).st_mode | 0o005)
     proc = subprocess.Popen([str(binary("redis-server")), "--bind", "127.0.0.1", "--port", str(port),
-                             "--dir", str(root), "--save", "", "--appendonly", "no", "--logfile", ""],
+                             "--dir", str(root), "--save", "", "--appendonly", "no", "--logfile", "",
+                             *(["--requirepass", password] if password else [])],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, user=user,
                             group=pwd.getpwnam(user).pw_gid if user else None,
                             extra_groups=[] if user else None, cwd="/")
@@ -55,7 +56,7 @@ def redis_server(root: Path) -> Iterator[str]:
                     err = proc.stderr.read() if proc.poll() is not None and proc.stderr else b""
                     raise RuntimeError(f"redis-server did not start: {err!r}") from None
                 time.sleep(0.1)
-        yield f"redis://127.0.0.1:{port}/0"
+        yield f"redis://:{password}@127.0.0.1:{port}/0" if password else f"redis://127.0.0.1:{port}/0"
     finally:
         proc.terminate()
         proc.wait(timeout=10)

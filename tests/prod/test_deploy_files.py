@@ -52,8 +52,8 @@ def test_kubernetes_manifests_match_the_api_schemas_strictly() -> None:
 
 def test_every_endpoint_variable_is_provided_in_compose_and_kubernetes() -> None:
     needed = endpoint_vars()
-    assert needed == {"ACTION_ENDPOINT_URL", "TRACKER_DB_URL", "TRACKER_PII_KEY", "REDIS_HOST", "REDIS_PORT",
-                      "REDIS_LOCK_DB", "REDIS_PASSWORD"}
+    assert needed == {"ACTION_ENDPOINT_URL", "ACTION_SERVER_TOKEN", "TRACKER_DB_URL", "TRACKER_PII_KEY", "REDIS_HOST",
+                      "REDIS_PORT", "REDIS_LOCK_DB", "REDIS_PASSWORD"}
     compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text(encoding="utf-8"))
     assert needed <= set(compose["services"]["rasa"]["environment"])
     docs = list(yaml.safe_load_all((DEPLOY / "k8s" / "citizenbot.yaml").read_text(encoding="utf-8")))
@@ -70,7 +70,8 @@ def test_compose_services_use_built_images_and_secrets_have_no_defaults() -> Non
     text = (DEPLOY / "compose.yaml").read_text(encoding="utf-8")
     compose = yaml.safe_load(text)
     assert {"postgres", "redis", "migrate", "rasa", "actions", "app", "nginx", "retention"} <= set(compose["services"])
-    for secret in ("POSTGRES_PASSWORD", "TRACKER_PII_KEY", "REDIS_PASSWORD", "SECRET_KEY"):
+    for secret in ("POSTGRES_PASSWORD", "TRACKER_PII_KEY", "REDIS_PASSWORD", "STAFF_SECRET_KEY", "RELAY_TOKEN",
+                   "ACTION_SERVER_TOKEN", "SENDER_HASH_SALT"):
         uses = re.findall(r"(?<!\$)\$\{" + secret + r"([^}]*)\}", text)
         assert uses and all(u.startswith(":?") for u in uses), secret  # required, never defaulted
 
@@ -168,9 +169,9 @@ def test_rasa_reads_the_production_endpoints_with_the_masking_store_and_redis_lo
     code = ("import json; from rasa.core.utils import read_endpoints_from_path as r;"
             f"e = r({str(PROD_ENDPOINTS)!r});"
             "print(json.dumps([e.tracker_store.type, e.tracker_store.url, e.lock_store.type, e.lock_store.url,"
-            " e.action.url]))")
+            " e.action.url, e.action.headers]))")
     out = subprocess.run([str(RASA_PY), "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert json.loads(out.stdout.strip().splitlines()[-1]) == [
         "bot.tracker_store.MaskingSQLTrackerStore", "postgresql://u@h/tracker", "redis", "redis",
-        "http://actions:5055/webhook"]
+        "http://actions:5055/webhook", {"X-Action-Token": "1"}]

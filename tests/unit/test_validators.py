@@ -18,14 +18,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from common.identity import (
-    DEFAULT_SENDER_HASH_SALT,
     SENDER_HASH_SALT_ENV,
+    _install_salt,
     hash_sender,
     id_check_digit,
     last4,
     matches_last4,
     normalize_cn_mobile,
     normalize_cn_phone,
+    sender_hash_salt,
     validate_id_number,
 )
 from common.pii import mask_pii
@@ -355,16 +356,21 @@ def test_hash_sender_is_short_stable_hex(monkeypatch: pytest.MonkeyPatch) -> Non
     assert re.fullmatch(r"[0-9a-f]{16}", hashed)
     assert hash_sender("telegram:42") == hashed
     assert hash_sender("telegram:43") != hashed
-    assert hashed == hmac.new(DEFAULT_SENDER_HASH_SALT.encode(), b"telegram:42", hashlib.sha256).hexdigest()[:16]
+    salt = sender_hash_salt()
+    assert hashed == hmac.new(salt.encode(), b"telegram:42", hashlib.sha256).hexdigest()[:16]
 
 
 @pytest.mark.parametrize("env_salt", [None, ""])
-def test_hash_sender_defaults_to_the_project_salt(monkeypatch: pytest.MonkeyPatch, env_salt: str | None) -> None:
+def test_hash_sender_defaults_to_a_per_install_salt_never_the_public_one(
+        monkeypatch: pytest.MonkeyPatch, env_salt: str | None) -> None:
     if env_salt is None:
         monkeypatch.delenv(SENDER_HASH_SALT_ENV, raising=False)
     else:
         monkeypatch.setenv(SENDER_HASH_SALT_ENV, env_salt)
-    assert hash_sender("sms:+8613900001234") == hash_sender("sms:+8613900001234", salt="citizen-bot")
+    salt = sender_hash_salt()
+    assert len(salt) >= 32 and salt != "citizen-bot"
+    assert hash_sender("sms:+8613900001234") == hash_sender("sms:+8613900001234", salt=salt)
+    assert hash_sender("sms:+8613900001234") != hash_sender("sms:+8613900001234", salt="citizen-bot")
 
 
 def test_hash_sender_uses_the_environment_salt_unless_one_is_given(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -373,7 +379,7 @@ def test_hash_sender_uses_the_environment_salt_unless_one_is_given(monkeypatch: 
     monkeypatch.setenv(SENDER_HASH_SALT_ENV, "deployment-salt")
     assert hash_sender("telegram:42") != default
     assert hash_sender("telegram:42") == hash_sender("telegram:42", salt="deployment-salt")
-    assert hash_sender("telegram:42", salt="citizen-bot") == default
+    assert hash_sender("telegram:42", salt=_install_salt()) == default
 
 
 def test_hash_sender_accepts_any_text() -> None:
