@@ -220,7 +220,7 @@ class ProdStack:
                "REDIS_HOST": "127.0.0.1", "REDIS_PORT": str(self.ports.redis), "REDIS_LOCK_DB": "1",
                "REDIS_PASSWORD": self.secret("REDIS_PASSWORD"), "SANIC_HOST": "127.0.0.1",
                "DEPLOY_PROFILE": "production", "RELAY_TOKEN": self.relay_token,
-               "ACTION_SERVER_TOKEN": self.secret("ACTION_SERVER_TOKEN"),
+               "ACTION_SERVER_TOKEN": self.secret("ACTION_SERVER_TOKEN"), "RASA_API_TOKEN": self.api_token,
                "STAFF_SECRET_KEY": self.secret("STAFF_SECRET_KEY"), "SENDER_HASH_SALT": self.secret("SENDER_HASH_SALT"),
                **self.extra_env}
         return env

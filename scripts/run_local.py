@@ -7,7 +7,8 @@ the Rasa venv and a trained model exist. Ports: APP_PORT (8000), RASA_PORT (5005
 
 The core is closed even here: the relays and the action server check ``RELAY_TOKEN`` and
 ``ACTION_SERVER_TOKEN`` (generated per run and passed to every service when unset; beyond
-loopback they must be given), Rasa's HTTP API is off and there is no stock REST channel.
+loopback they must be given), Rasa's HTTP API answers only with ``RASA_API_TOKEN`` (the live-agent desk
+resumes conversations through it) and there is no stock REST channel.
 """
 
 from __future__ import annotations
@@ -51,8 +52,9 @@ def _services() -> list[tuple[str, list[str]]]:
         os.environ.setdefault("SANIC_HOST", host)
         out.append(("actions", [app_py, "-m", "actions.serve", "--actions", "actions",
                                 "--port", os.environ.get("ACTIONS_PORT", "5055")]))
+        # The HTTP API only with its token: the live-agent desk resumes paused conversations through it.
         out.append(("rasa", rasa_command(os.environ.get("RASA_PORT", "5005"), models[-1], "endpoints.yml",
-                                         interface=host)))
+                                         interface=host, api_token=os.environ.get("RASA_API_TOKEN") or None)))
     return out
 
 
@@ -85,7 +87,7 @@ def main() -> int:
     os.environ.setdefault("TRACKER_SQLITE_PATH", str(REPO / "var" / "tracker.db"))  # and to this
     (REPO / "var").mkdir(exist_ok=True)  # the tracker store's SQLite file lives there
     loopback = os.environ.get("BIND_HOST", "127.0.0.1").strip() in ("127.0.0.1", "localhost", "::1")
-    for name in ("RELAY_TOKEN", "ACTION_SERVER_TOKEN"):  # shared by the services of this run only
+    for name in ("RELAY_TOKEN", "ACTION_SERVER_TOKEN", "RASA_API_TOKEN"):  # shared by this run's services only
         if loopback and not os.environ.get(name, "").strip():  # beyond loopback they must be given
             os.environ[name] = secrets.token_urlsafe(32)
     services = [Service(name, cmd) for name, cmd in _services()]

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -56,7 +57,11 @@ def wording(key: str, channel: str) -> str:
 
 
 class CoreApi:
-    """The core's HTTP API (``rasa run --enable-api``) for what no citizen message carries."""
+    """The core's HTTP API (``rasa run --enable-api --auth-token``) for what no citizen message carries.
+
+    The token is ``token`` or else ``RASA_API_TOKEN`` (``make run`` generates one per run and gives
+    it to the core and the app server; the production profile and the manifests set it).
+    """
 
     def __init__(self, settings: CoreSettings | None = None, token: str | None = None):
         self._settings = settings
@@ -70,7 +75,8 @@ class CoreApi:
         return self._settings
 
     def _post(self, path: str, body: Any) -> Any:
-        params = {"token": self._token} if self._token else None
+        token = self._token if self._token is not None else os.environ.get("RASA_API_TOKEN", "").strip()
+        params = {"token": token} if token else None
         with requests.Session() as session:
             session.trust_env = False
             try:
