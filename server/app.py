@@ -57,9 +57,15 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from console.web import init_staff
     from knowledge.api import bp as knowledge_api
 
+    from channels.webchat.relay import session_key
+    from server.limits import init_limits
+    from server.proxy import TrustedProxyFix, trusted_proxies
+
+    app.wsgi_app = TrustedProxyFix(app.wsgi_app, trusted_proxies())  # type: ignore[method-assign]
     app.register_blueprint(knowledge_api)
     app.register_blueprint(webchat)
     init_staff(app)  # staff console under /staff/
+    init_limits(app, webchat, session_key, knowledge_api)  # per client address and per chat session
 
     from channels.preview import render_previews
     from channels.registry import register_channels
