@@ -54,10 +54,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
 
     from channels.webchat.relay import bp as webchat
+    from channels.webchat.relay import session_key
     from console.web import init_staff
     from knowledge.api import bp as knowledge_api
-
-    from channels.webchat.relay import session_key
     from server.limits import init_limits
     from server.proxy import TrustedProxyFix, trusted_proxies
 

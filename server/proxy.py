@@ -54,6 +54,7 @@ class TrustedProxyFix:
         return any(address in net for net in self.proxies)
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        """Serve one request, with the forwarded client address only behind a trusted proxy."""
         if self.proxies and self.trusted(environ.get("REMOTE_ADDR", "")):
             return self.fixed(environ, start_response)
         return self.app(environ, start_response)
