@@ -122,7 +122,10 @@ def start_live_core(workdir: Path, db_url: str, model: Path, log_level: str = "I
         config["tracker_store"] = tracker_store
     endpoints.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
     env = {**os.environ, "KNOWLEDGE_DB_URL": db_url, "RASA_TELEMETRY_ENABLED": "false", "SANIC_HOST": "127.0.0.1",
-           "PYTHONPATH": str(REPO), "LOG_LEVEL": log_level, "CHANNELS_DB_URL": f"sqlite:///{workdir / 'channels.db'}"}
+           "PYTHONPATH": str(REPO), "LOG_LEVEL": log_level, "CHANNELS_DB_URL": f"sqlite:///{workdir / 'channels.db'}",
+           "DEV_SMS_SINK": str(workdir / "dev_sms.jsonl")}  # phone codes: read by the tests, never shown
+    for name in ("TWILIO_ACCOUNT_SID", "TWILIO_SMS_FROM"):
+        env.pop(name, None)  # codes go to the sink, never to a real provider
     env.pop("RELAY_TOKEN", None)
     core = LiveCore(rasa_url=f"http://127.0.0.1:{rasa_port}", actions_url=actions_url, db_url=db_url,
                     model=model, workdir=workdir, env=env, endpoints=endpoints)
