@@ -83,6 +83,27 @@ class LiveCore:
         return res.json()
 
 
+    def sent_sms(self) -> list[dict]:
+        """The SMS the action server sent (phone codes) to its development sink, oldest first."""
+        import json
+
+        sink = Path(self.env["DEV_SMS_SINK"])
+        if not sink.exists():
+            return []
+        return [json.loads(line) for line in sink.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+    def last_code(self, phone: str) -> str | None:
+        """The latest phone code sent to ``phone`` (11 digits or E.164), None when none was sent."""
+        import re
+
+        e164 = phone if phone.startswith("+") else "+86" + phone
+        for sms in reversed(self.sent_sms()):
+            if sms.get("to") == e164:
+                match = re.search(r"\d{6}", sms.get("text", ""))
+                return match.group(0) if match else None
+        return None
+
+
 def load_sample_applications(db_url: str) -> None:
     """Add the demo applications (knowledge/seed/applications.yml), as ``make setup`` does."""
     from casework.repository import CaseworkRepository
