@@ -193,6 +193,7 @@ class ProdStack:
                "TRACKER_DB_URL": self.db_url("tracker", driver=""), "TRACKER_PII_KEY": self.pii_key(),
                "REDIS_HOST": "127.0.0.1", "REDIS_PORT": str(self.ports.redis), "REDIS_LOCK_DB": "1",
                "REDIS_PASSWORD": os.environ.get("REDIS_PASSWORD", ""), "SANIC_HOST": "127.0.0.1",
+               "DEV_SMS_SINK": str(self.root / "dev_sms.jsonl"),  # phone codes while no SMS provider is set
                **self.extra_env}
         return env
 
