@@ -65,7 +65,7 @@ def test_make_run_serves_the_web_chat_with_the_whole_core(seeded_template, tmp_p
             time.sleep(1)
         assert "护照" in chat(base, requests.Session(), "办护照要带什么材料")
         browser = requests.Session()
-        for text in ["我想预约办护照", "天河", "后天", "上午十点", "陈示例", "13900007788"]:
+        for text in ["我想预约办护照", "天河", "下周三", "上午十点", "陈示例", "13900007788"]:
             last = chat(base, browser, text)
         assert "验证码" in last  # the web chat does not prove the phone: a code went to the development sink
         sent = [json.loads(line) for line in (tmp_path / "dev_sms.jsonl").read_text(encoding="utf-8").splitlines()]

@@ -133,8 +133,8 @@ class CitizenStack:
             engine.dispose()
 
 
-@pytest.fixture(scope="module")
-def citizen_stack(live_core: Any) -> Iterator[CitizenStack]:
+@pytest.fixture(scope="module", name="citizen_stack")
+def citizen_stack_fixture(live_core: Any) -> Iterator[CitizenStack]:
     """The app server in a thread in front of the live core, trusting only 127.0.0.2 as its proxy."""
     from werkzeug.serving import make_server
 

@@ -19,7 +19,7 @@ from common.status import BookingStatus
 from tests.security import citizen_fixtures
 from tests.security.citizen_fixtures import CitizenStack, book
 
-_stack = citizen_fixtures.citizen_stack  # the module's fixture (registered under its own name)
+citizen_stack_fixture = citizen_fixtures.citizen_stack_fixture  # provides the ``citizen_stack`` fixture
 
 pytestmark = [pytest.mark.rasa, pytest.mark.slow]
 
@@ -35,10 +35,10 @@ def fresh_address() -> str:
 
 
 def status_attempt(stack: CitizenStack, number: str, last4: str, **where: str) -> str:
-    """One try with a brand-new browser (new server session): the number, then four digits."""
+    """One try with a brand-new browser (new server session): the number, then four digits; both replies."""
     browser = stack.browser(**where)
-    browser.say(f"查下办件进度 {number}")
-    return browser.say(last4)
+    first = browser.say(f"查下办件进度 {number}")
+    return first + "\n" + browser.say(last4)
 
 
 def guesses(right: str, n: int) -> list[str]:
