@@ -194,6 +194,8 @@ class ProdStack:
                "REDIS_HOST": "127.0.0.1", "REDIS_PORT": str(self.ports.redis), "REDIS_LOCK_DB": "1",
                "REDIS_PASSWORD": os.environ.get("REDIS_PASSWORD", ""), "SANIC_HOST": "127.0.0.1",
                "DEV_SMS_SINK": str(self.root / "dev_sms.jsonl"),  # phone codes while no SMS provider is set
+               "TRUSTED_PROXIES": "127.0.0.1",  # nginx on this host: its X-Forwarded-For names the client
+               "RATELIMIT_STORAGE_URI": self.redis_url,  # web chat / knowledge API limits shared by instances
                **self.extra_env}
         return env
 

@@ -32,8 +32,9 @@ def storage_uri(env: Mapping[str, str] | None = None) -> str:
     return env.get("RATELIMIT_STORAGE_URI", "").strip() or env.get("REDIS_URL", "").strip() or "memory://"
 
 
-def load_limits(path: Path = LIMITS_FILE) -> dict[str, Any]:
-    """The committed limits and the message shown when one is reached."""
+def load_limits(path: Path | None = None) -> dict[str, Any]:
+    """The committed limits and the message shown when one is reached (``RATE_LIMITS_FILE`` overrides the path)."""
+    path = path or Path(os.environ.get("RATE_LIMITS_FILE") or LIMITS_FILE)
     return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
 
 
