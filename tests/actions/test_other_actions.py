@@ -103,6 +103,8 @@ def test_status_form_parses_numbers_and_last4(stores, dispatcher, domain):
         "application_no": "202611100012"}
     assert asyncio.run(form.validate_application_no("ts2611250001", dispatcher, tracker, domain)) == {
         "application_no": "TS2611250001"}
+    assert asyncio.run(form.validate_application_no("单号TS26120312345678", dispatcher, tracker, domain)) == {
+        "application_no": "TS26120312345678"}  # the long case numbers issued now
     with_number = make_tracker("", slots={"application_no": "202611100012"}, active_loop="status_form")
     assert asyncio.run(form.validate_verify_last4("后四位系 001x", dispatcher, with_number, domain)) == {
         "verify_last4": "001X"}
