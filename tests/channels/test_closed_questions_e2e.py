@@ -47,6 +47,10 @@ class Citizen:
         """A phone number, as the channel takes one."""
         return self.say(number)
 
+    def code(self, digits: str) -> str:
+        """A code the bot asked for (typed; keyed in and confirmed on voice)."""
+        return self.press(digits)
+
 
 class WebChat(Citizen):
     """The web chat page's API (``POST /chat/api/message``)."""
@@ -103,6 +107,8 @@ class Voice(Citizen):
         assert "您输入的是" in "".join(self.caller.said())
         self.caller.answer("1")
         return self._heard()
+
+    code = phone  # six digits on the keypad, read back and confirmed the same way
 
 
 CHANNELS: dict[str, Callable[..., Citizen]] = {"webchat": WebChat, "sms": Sms, "voice": Voice}
@@ -207,7 +213,7 @@ def book_until_confirmation(citizen: Citizen, n: int) -> str:
         if "确认预约" in reply:
             return reply
         if "验证码" in reply:
-            reply = citizen.press(citizen.live_core.last_code(phone))
+            reply = citizen.code(citizen.live_core.last_code(phone))
         elif "姓名" in reply:
             reply = citizen.say("陈示例")
         elif "手机" in reply:
