@@ -16,25 +16,28 @@ import sys
 log = logging.getLogger(__name__)
 
 
-def install_sms_sender() -> bool:
-    """Install Twilio's sender for phone codes when configured; True when installed.
+def install_sms_sender(env: dict[str, str] | None = None) -> bool:
+    """Install Twilio's sender for phone codes when ``TWILIO_ACCOUNT_SID`` is set; True when installed.
 
     Raises:
-        channels.twilio_common.verify.MissingCredentials: Twilio is half configured.
+        ValueError: ``TWILIO_AUTH_TOKEN`` or ``TWILIO_SMS_FROM`` is missing beside the account sid.
     """
     import os
 
-    if not os.environ.get("TWILIO_ACCOUNT_SID", "").strip():
+    env = dict(os.environ) if env is None else env
+    sid = env.get("TWILIO_ACCOUNT_SID", "").strip()
+    if not sid:
         return False
     from actions.stores import install_code_sender
-    from channels.sms_sender import sender_from_settings
+    from channels.sms_sender import TwilioSmsSender
     from channels.state_redis import make_channel_state
-    from channels.twilio_common.verify import TwilioSettings
 
-    sender = sender_from_settings(TwilioSettings.from_env(), make_channel_state())
-    if sender is None:
-        return False
-    install_code_sender(sender)
+    missing = [n for n in ("TWILIO_AUTH_TOKEN", "TWILIO_SMS_FROM") if not env.get(n, "").strip()]
+    if missing:
+        raise ValueError("the action server sends phone codes by SMS: set " + " and ".join(missing))
+    install_code_sender(TwilioSmsSender(sid, env["TWILIO_AUTH_TOKEN"].strip(), env["TWILIO_SMS_FROM"].strip(),
+                                        make_channel_state()))
+    log.info("phone codes go out by SMS through Twilio")
     return True
 
 
