@@ -104,8 +104,9 @@ def test_a_booking_across_both_servers_works_and_the_tracker_rows_hold_no_person
 
     engine = make_engine(prod_stack.db_url("knowledge"))
     try:
-        day = (dt.datetime.now(dt.timezone(dt.timedelta(hours=8))) + dt.timedelta(days=2)).date()
-        booked = CaseworkRepository(session_factory(engine)).bookings_on(day)
+        today = dt.datetime.now(dt.timezone(dt.timedelta(hours=8))).date()
+        repo = CaseworkRepository(session_factory(engine))  # booked for next Wednesday: within two weeks
+        booked = [b for n in range(1, 15) for b in repo.bookings_on(today + dt.timedelta(days=n))]
     finally:
         engine.dispose()
     assert any(PHONE in (b.phone or "") for b in booked)
