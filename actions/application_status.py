@@ -9,7 +9,7 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.base import CitizenAction, CitizenFormValidation, sender_of
+from actions.base import CitizenAction, CitizenFormValidation, client_of, sender_of
 from actions.rating import ask_rating
 from actions.services.people import parse_application_no, parse_last4, spoken_digits
 from actions.wording import history_line, word
@@ -22,9 +22,11 @@ class ValidateStatusForm(CitizenFormValidation):
 
     The check happens here, inside the form, so a wrong answer is simply asked again
     (with the attempts left) and never re-read from the same message. Every check is
-    recorded per sender; at the hourly limit the form ends with ``verification_locked``
-    and :class:`ActionCheckStatus` explains. Unknown numbers count as failed checks, so
-    numbers cannot be probed.
+    recorded per number, per conversation and per client address
+    (:class:`casework.guards.IdentityChecks`); when any of them reaches its hourly limit the
+    form ends with ``verification_locked`` and :class:`ActionCheckStatus` explains. An
+    unknown number and wrong digits get the same reply and count the same, so numbers
+    cannot be probed; either way both are asked again.
     """
 
     def name(self) -> str:
@@ -42,8 +44,9 @@ class ValidateStatusForm(CitizenFormValidation):
         if number is None:
             dispatcher.utter_message(response="utter_invalid_application_no")
             return {"application_no": None}
-        failures = await self.blocking(self.stores.casework.failed_verifications, sender_of(tracker))
-        if failures >= self.stores.settings.max_failed_checks_per_hour:
+        left = await self.blocking(self.stores.checks.remaining, sender_hash=sender_of(tracker),
+                                   client_hash=client_of(tracker), number=number)
+        if left <= 0:
             return {"application_no": number, "verification_locked": True}
         return {"application_no": number}
 
@@ -56,24 +59,21 @@ class ValidateStatusForm(CitizenFormValidation):
         number = tracker.get_slot("application_no")
         if not number:
             return {"verify_last4": None}
-        casework, limit = self.stores.casework, self.stores.settings.max_failed_checks_per_hour
-        sender = sender_of(tracker)
-        failures = await self.blocking(casework.failed_verifications, sender)
-        if failures >= limit:
+        checks = self.stores.checks
+        who = {"sender_hash": sender_of(tracker), "client_hash": client_of(tracker)}
+        if await self.blocking(checks.remaining, number=number, **who) <= 0:
             return {"verify_last4": None, "verification_locked": True}
-        record = await self.blocking(_lookup, casework, number)
+        record = await self.blocking(_lookup, self.stores.casework, number)
         verified = record is not None and any(s and matches_last4(last4, s) for s in _secrets(number, record))
-        await self.blocking(casework.record_verification, sender, number, verified)
+        await self.blocking(checks.record, number=number, success=verified, **who)
         if verified:
             return {"verify_last4": last4}
-        remaining = limit - failures - 1
+        remaining = await self.blocking(checks.remaining, number=number, **who)
         if remaining <= 0:
             return {"verify_last4": None, "verification_locked": True}
-        if record is None:
-            dispatcher.utter_message(response="utter_application_not_found", number=number)
-            return {"verify_last4": None, "application_no": None}
+        # The same words whether the number exists or not; both are asked again.
         dispatcher.utter_message(response="utter_verification_failed", remaining=remaining)
-        return {"verify_last4": None}
+        return {"verify_last4": None, "application_no": None}
 
 
 def _lookup(casework: Any, number: str) -> Any | None:
@@ -89,8 +89,8 @@ def _secrets(number: str, record: Any) -> list[str]:
 class ActionCheckStatus(CitizenAction):
     """Looks up an application or case once the applicant's identity is checked.
 
-    The check is the last four digits of the applicant's phone or ID number; five failed
-    checks per sender per hour lock it.
+    The check is the last four digits of the applicant's phone or ID number; failed checks
+    lock it per number, conversation and client address (``casework/guards.yml``).
     """
 
     def name(self) -> str:

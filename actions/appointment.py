@@ -11,8 +11,9 @@ from rasa_sdk.events import ActiveLoop, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.base import CitizenAction, CitizenFormValidation, channel_of, sender_of, user_text
+from actions.base import CitizenAction, CitizenFormValidation, channel_of, client_of, sender_of, user_text
 from actions.closed_question import ask_from_domain
+from actions.phone_proof import CODE_SLOT, PhoneProofValidation, phone_is_proved
 from actions.rating import ask_rating
 from actions.services import booking_rules as rules
 from actions.services.closed_question import EXPECT_YES_NO
@@ -30,7 +31,8 @@ from common.status import BOOKING_STATUS_LABELS
 # What "yes" and "no" to the confirmation stand for (the buttons of utter_confirm_booking).
 CONFIRM_PAYLOAD = "/affirm"
 STOP_PAYLOAD = "/deny"
-BOOKING_SLOTS = ("booking_date", "booking_time", "booking_confirmed", "requested_slot")
+BOOKING_SLOTS = ("booking_date", "booking_time", "booking_confirmed", CODE_SLOT, "requested_slot")
+LOOKUP_SLOTS = ("booking_ref", CODE_SLOT, "requested_slot")
 # Slots that outlive a stopped form: what the conversation is about and who the citizen is.
 CONTEXT_SLOTS = frozenset({"service", "center", "person_name", "phone"})
 
@@ -82,12 +84,13 @@ def slot_buttons(slots: list[str], limit: int, payload_intent: str = "inform") -
     return [{"title": time_text(s), "payload": f"/{payload_intent}" + json.dumps({"time": s})} for s in slots[:limit]]
 
 
-class ValidateBookingForm(CitizenFormValidation):
-    """Validates the booking form: service → centre → day → slot → name → phone → confirmation.
+class ValidateBookingForm(PhoneProofValidation, CitizenFormValidation):
+    """Validates the booking form: service → centre → day → slot → name → phone → code → confirmation.
 
     Rules: working days (public holidays closed, make-up workdays open), the centre's
     opening hours, per-slot capacity, no past dates, at most ``horizon_days`` ahead; a
-    full slot offers the nearest free ones.
+    full slot offers the nearest free ones. The phone is proved before the confirmation
+    (:mod:`actions.phone_proof`), so an existing booking is only ever shown to its owner.
     """
 
     def name(self) -> str:
@@ -394,6 +397,9 @@ class ActionBookAppointment(CitizenAction):
         if tracker.get_slot("booking_confirmed") is not True:
             dispatcher.utter_message(response="utter_stopped")
             return reset(BOOKING_SLOTS)
+        if not await phone_is_proved(self, tracker, tracker.get_slot("phone")):
+            dispatcher.utter_message(response="utter_phone_not_proved")
+            return reset(BOOKING_SLOTS)
         knowledge, casework = self.stores.knowledge, self.stores.casework
         summary = await booking_summary(self, tracker)
         center = await self.blocking(knowledge.get_center, tracker.get_slot("center"))
@@ -417,6 +423,8 @@ class ActionBookAppointment(CitizenAction):
             dispatcher.utter_message(response="utter_booking_slot_taken", date_text=summary["date_text"],
                                      time_text=summary["time_text"], buttons=buttons)
             return reset(("booking_time", "booking_confirmed", "requested_slot"))
+        await self.blocking(self.stores.phone_proofs.record_booking, booking_ref=booking.ref, center_id=center.id,
+                            client_hash=client_of(tracker), channel=request.channel)
         dispatcher.utter_message(response="utter_booking_done", booking_ref=booking.ref,
                                  booking_ref_spoken=spoken_digits(booking.ref), **summary)
         return [*reset(BOOKING_SLOTS), *ask_rating(dispatcher, tracker, domain, "booking")]
@@ -449,8 +457,8 @@ def reset(slots: tuple[str, ...]) -> list[EventType]:
     return [SlotSet(s, None) for s in slots]
 
 
-class ValidateBookingLookup(CitizenFormValidation):
-    """Booking reference and phone, shared by the cancel and look-up forms."""
+class ValidateBookingLookup(PhoneProofValidation, CitizenFormValidation):
+    """Booking reference, phone and the phone's proof, shared by the cancel and look-up forms."""
 
     async def validate_booking_ref(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                                    domain: DomainDict) -> dict[str, Any]:
@@ -494,15 +502,17 @@ class ActionCancelAppointment(CitizenAction):
         return "action_cancel_appointment"
 
     async def handle(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
+        if not await proved_lookup(self, dispatcher, tracker):
+            return reset(LOOKUP_SLOTS)
         try:
             booking = await self.blocking(self.stores.casework.cancel_booking, tracker.get_slot("booking_ref"),
                                           tracker.get_slot("phone"))
         except BookingNotFound:
             dispatcher.utter_message(response="utter_booking_not_found")
-            return reset(("booking_ref", "requested_slot"))
+            return reset(LOOKUP_SLOTS)
         view = await booking_view(self, booking)
         dispatcher.utter_message(response="utter_booking_cancelled", **view)
-        return [*reset(("booking_ref", "requested_slot")), *ask_rating(dispatcher, tracker, domain, "cancel"),
+        return [*reset(LOOKUP_SLOTS), *ask_rating(dispatcher, tracker, domain, "cancel"),
                 SlotSet("service", booking.service_id)]
 
 
@@ -513,11 +523,23 @@ class ActionQueryAppointment(CitizenAction):
         return "action_query_appointment"
 
     async def handle(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
+        if not await proved_lookup(self, dispatcher, tracker):
+            return reset(LOOKUP_SLOTS)
         try:
             booking = await self.blocking(self.stores.casework.find_booking, tracker.get_slot("booking_ref"),
                                           tracker.get_slot("phone"))
         except BookingNotFound:
             dispatcher.utter_message(response="utter_booking_not_found")
-            return reset(("booking_ref", "requested_slot"))
+            return reset(LOOKUP_SLOTS)
         dispatcher.utter_message(response="utter_booking_details", **await booking_view(self, booking))
-        return reset(("booking_ref", "requested_slot"))
+        return reset(LOOKUP_SLOTS)
+
+
+async def proved_lookup(action: CitizenAction, dispatcher: CollectingDispatcher, tracker: Tracker) -> bool:
+    """Whether a cancel or look-up may go ahead: the phone is proved (else say why, unless the form said)."""
+    phone = tracker.get_slot("phone")
+    if await phone_is_proved(action, tracker, phone):
+        return True
+    if phone and tracker.get_slot("booking_ref"):  # the form ended at a cap with no phone: already explained
+        dispatcher.utter_message(response="utter_phone_not_proved")
+    return False

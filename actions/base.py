@@ -52,6 +52,36 @@ def sender_of(tracker: Tracker) -> str:
     return hash_sender(tracker.sender_id or "")
 
 
+def metadata_of(tracker: Tracker) -> dict[str, Any]:
+    """The metadata the channel sent with the latest message ({} for none)."""
+    meta = (tracker.latest_message or {}).get("metadata")
+    return meta if isinstance(meta, dict) else {}
+
+
+# Channels whose messages carry the citizen's own number (the caller / SMS sender) in ``metadata.phone``.
+PHONE_CHANNELS = frozenset({"sms", "voice"})
+
+
+def client_of(tracker: Tracker) -> str:
+    """Pseudonym of where the message came from, "" when the channel does not say.
+
+    The web chat's client address (``metadata.client_address``, set by the app server behind
+    its trusted proxy) or the SMS/voice caller's number (``metadata.phone``). Guards count
+    failures and codes per client so rotating conversation ids does not reset them.
+    """
+    meta = metadata_of(tracker)
+    where = meta.get("client_address") or meta.get("phone")
+    return hash_sender("client:" + where) if isinstance(where, str) and where else ""
+
+
+def channel_phone(tracker: Tracker) -> str | None:
+    """The citizen's own number as the SMS or voice channel carries it (E.164), else None."""
+    if channel_of(tracker) not in PHONE_CHANNELS:
+        return None
+    phone = metadata_of(tracker).get("phone")
+    return phone if isinstance(phone, str) and phone else None
+
+
 def user_text(tracker: Tracker) -> str:
     """The latest user message's text ("" for none)."""
     return str((tracker.latest_message or {}).get("text") or "")

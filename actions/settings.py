@@ -25,14 +25,13 @@ class ActionSettings:
     suggest_threshold: float = 0.2
     ambiguity_margin: float = 0.15
     low_confidence: float = 0.65
-    max_failed_checks_per_hour: int = 5
 
     @classmethod
     def load(cls, path: Path | None = None) -> ActionSettings:
         """Read the YAML file (``ACTIONS_SETTINGS`` overrides the path)."""
         path = path or Path(os.environ.get("ACTIONS_SETTINGS") or CONFIG_FILE)
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        booking, faq, status = data.get("booking", {}), data.get("faq", {}), data.get("status", {})
+        booking, faq = data.get("booking", {}), data.get("faq", {})
         return cls(
             hotline=str(data.get("hotline", cls.hotline)),
             horizon_days=int(booking.get("horizon_days", cls.horizon_days)),
@@ -43,7 +42,6 @@ class ActionSettings:
             suggest_threshold=float(faq.get("suggest_threshold", cls.suggest_threshold)),
             ambiguity_margin=float(faq.get("ambiguity_margin", cls.ambiguity_margin)),
             low_confidence=float(faq.get("low_confidence", cls.low_confidence)),
-            max_failed_checks_per_hour=int(status.get("max_failed_checks_per_hour", cls.max_failed_checks_per_hour)),
         )
 
 

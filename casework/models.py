@@ -103,7 +103,7 @@ class Case(Base):
 
     __tablename__ = "cases"
 
-    number: Mapped[str] = mapped_column(String(20), primary_key=True)  # TS + YYMMDD + 4 digits
+    number: Mapped[str] = mapped_column(String(20), primary_key=True)  # TS + YYMMDD + 8 (older: 4) digits
     kind: Mapped[str] = mapped_column(String(16), default="complaint")  # complaint | suggestion
     category: Mapped[str] = mapped_column(String(32), default="其他")
     description: Mapped[str] = mapped_column(Text)  # PII masked
@@ -170,3 +170,7 @@ class VerificationAttempt(Base):
     at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
     subject: Mapped[str] = mapped_column(String(20))  # the number looked up
     success: Mapped[bool] = mapped_column(default=False)
+
+
+# The guard tables (identity checks, phone codes, booking origins) live in their own module.
+from casework import guard_models as _guard_models  # noqa: E402,F401

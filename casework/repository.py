@@ -192,9 +192,9 @@ class CaseworkRepository(SessionBacked):
 
     def create_case(self, *, description: str, location: str, contact_phone: str, channel: str,
                     sender_hash: str, kind: str = "complaint", category: str = "其他") -> Case:
-        """Open a case with a fresh tracking number (TS + YYMMDD + 4 digits)."""
+        """Open a case with a fresh tracking number (see :func:`new_case_number`)."""
         for _ in range(20):
-            number = "TS" + city_now().strftime("%y%m%d") + f"{secrets.randbelow(10_000):04d}"
+            number = new_case_number()
             try:
                 with session_scope(self.factory) as s:
                     case = Case(number=number, kind=kind, category=category, description=description,
@@ -334,6 +334,18 @@ class CaseworkRepository(SessionBacked):
                                   next_step=row.get("next_step", ""),
                                   submitted_at=events[0].at if events else utcnow(), events=events))
             return len(data.get("applications") or [])
+
+
+CASE_NUMBER_RANDOM_DIGITS = 8
+
+
+def new_case_number() -> str:
+    """A case tracking number: TS + YYMMDD + 8 random digits (14 digits, read out like a phone number).
+
+    A hundred million numbers a day, so guessing one that exists is hopeless under the
+    identity-check lockouts; numbers issued before (TS + YYMMDD + 4 digits) stay valid.
+    """
+    return "TS" + city_now().strftime("%y%m%d") + f"{secrets.randbelow(10 ** CASE_NUMBER_RANDOM_DIGITS):08d}"
 
 
 def new_booking_ref() -> str:

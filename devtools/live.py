@@ -96,6 +96,27 @@ class LiveCore:
         return res.json()
 
 
+    def sent_sms(self) -> list[dict]:
+        """The SMS the action server sent (phone codes) to its development sink, oldest first."""
+        import json
+
+        sink = Path(self.env["DEV_SMS_SINK"])
+        if not sink.exists():
+            return []
+        return [json.loads(line) for line in sink.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+    def last_code(self, phone: str) -> str | None:
+        """The latest phone code sent to ``phone`` (11 digits or E.164), None when none was sent."""
+        import re
+
+        e164 = phone if phone.startswith("+") else "+86" + phone
+        for sms in reversed(self.sent_sms()):
+            if sms.get("to") == e164:
+                match = re.search(r"\d{6}", sms.get("text", ""))
+                return match.group(0) if match else None
+        return None
+
+
 def load_sample_applications(db_url: str) -> None:
     """Add the demo applications (knowledge/seed/applications.yml), as ``make setup`` does."""
     from casework.repository import CaseworkRepository
@@ -141,7 +162,10 @@ def start_live_core(workdir: Path, db_url: str, model: Path, log_level: str = "I
         config["tracker_store"] = tracker_store
     endpoints.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
     env = {**os.environ, "KNOWLEDGE_DB_URL": db_url, "RASA_TELEMETRY_ENABLED": "false", "SANIC_HOST": "127.0.0.1",
-           "PYTHONPATH": str(REPO), "LOG_LEVEL": log_level, "CHANNELS_DB_URL": f"sqlite:///{workdir / 'channels.db'}"}
+           "PYTHONPATH": str(REPO), "LOG_LEVEL": log_level, "CHANNELS_DB_URL": f"sqlite:///{workdir / 'channels.db'}",
+           "DEV_SMS_SINK": str(workdir / "dev_sms.jsonl")}  # phone codes: read by the tests, never shown
+    for name in ("TWILIO_ACCOUNT_SID", "TWILIO_SMS_FROM"):
+        env.pop(name, None)  # codes go to the sink, never to a real provider
     env.pop("RELAY_TOKEN", None)
     env.pop("ACTION_SERVER_TOKEN", None)
     env.update(tokens)

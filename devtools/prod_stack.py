@@ -222,6 +222,9 @@ class ProdStack:
                "DEPLOY_PROFILE": "production", "RELAY_TOKEN": self.relay_token,
                "ACTION_SERVER_TOKEN": self.secret("ACTION_SERVER_TOKEN"), "RASA_API_TOKEN": self.api_token,
                "STAFF_SECRET_KEY": self.secret("STAFF_SECRET_KEY"), "SENDER_HASH_SALT": self.secret("SENDER_HASH_SALT"),
+               "DEV_SMS_SINK": str(self.root / "dev_sms.jsonl"),  # phone codes while no SMS provider is set
+               "TRUSTED_PROXIES": "127.0.0.1",  # nginx on this host: its X-Forwarded-For names the client
+               "RATELIMIT_STORAGE_URI": self.redis_url,  # web chat / knowledge API limits shared by instances
                **self.extra_env}
         return env
 
@@ -370,7 +373,7 @@ class ProdStack:
 
     def start_app(self) -> None:
         """Start the app server (waitress) behind nginx."""
-        env = {**self.env(), "APP_HOST": "127.0.0.1", "APP_PORT": str(self.ports.app), "TRUSTED_PROXIES": "1"}
+        env = {**self.env(), "APP_HOST": "127.0.0.1", "APP_PORT": str(self.ports.app)}
         svc = self._service("app", [str(APP_PY), "-m", "server"], env)
         svc.start()
         wait_http(f"http://127.0.0.1:{self.ports.app}/healthz", svc, 120)

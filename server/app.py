@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from typing import Any
 
 from flask import Flask, abort, jsonify, render_template, request
@@ -17,15 +16,6 @@ class Config:
 
     MAX_CONTENT_LENGTH = 1 * 1024 * 1024  # bodies over 1 MiB are refused with 413
     JSON_AS_ASCII = False
-
-
-def trusted_proxies(env: dict[str, str] | None = None) -> int:
-    """``TRUSTED_PROXIES``: how many reverse proxies stand in front (0: none, the embedded profile)."""
-    raw = (os.environ if env is None else env).get("TRUSTED_PROXIES", "").strip()
-    try:
-        return max(0, int(raw)) if raw else 0
-    except ValueError:
-        raise ValueError(f"TRUSTED_PROXIES must be a number of proxies, got {raw!r}") from None
 
 
 def speech_terms() -> list[str]:
@@ -93,21 +83,23 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     if config:
         app.config.update(config)
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
-    proxies = app.config.get("TRUSTED_PROXIES", trusted_proxies())
-    if proxies:  # the client's address and scheme as the proxies saw them (login throttling, HSTS)
-        from werkzeug.middleware.proxy_fix import ProxyFix
-
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)  # type: ignore[method-assign]
-
     from channels.webchat.notices import bp as webchat_notices
     from channels.webchat.relay import bp as webchat
+    from channels.webchat.relay import session_key
     from console.web import init_staff
     from knowledge.api import bp as knowledge_api
+    from server.limits import init_limits
+    from server.proxy import TrustedProxyFix, trusted_proxies
 
+    # The client's address and scheme as the reverse proxy saw them (rate limits, lockouts, login
+    # throttling, HSTS) — believed only from TRUSTED_PROXIES (a config override for tests).
+    proxy_env = {"TRUSTED_PROXIES": str(app.config["TRUSTED_PROXIES"])} if "TRUSTED_PROXIES" in app.config else None
+    app.wsgi_app = TrustedProxyFix(app.wsgi_app, trusted_proxies(proxy_env))  # type: ignore[method-assign]
     app.register_blueprint(knowledge_api)
     app.register_blueprint(webchat)
     app.register_blueprint(webchat_notices)  # notices waiting for a chat session (outbox)
     init_staff(app)  # staff console under /staff/
+    init_limits(app, webchat, session_key, knowledge_api)  # per client address and per chat session
     desk = live_agent_desk(app)  # 转人工: the channels' conversation gate and the agents' queue
 
     from channels.preview import render_previews

@@ -8,7 +8,7 @@ import unicodedata
 _NAME_PREFIX_RE = re.compile(r"^(我叫|我系|我是|本人|姓名|名字|名|叫)[:：\s]*")
 _NAME_RE = re.compile(r"^[\u3400-\u9fffA-Za-z·•. ]{2,20}$")
 BOOKING_REF_RE = re.compile(r"(?i)(?<![a-z0-9])(?:yy)?\s*(\d{6})(?!\d)")
-APPLICATION_NO_RE = re.compile(r"(?i)(?<![a-z0-9])(ts\d{10}|20\d{10})(?!\d)")
+APPLICATION_NO_RE = re.compile(r"(?i)(?<![a-z0-9])(ts\d{14}|ts\d{10}|20\d{10})(?!\d)")
 _LAST4_RE = re.compile(r"(?i)(?<![0-9a-z])([0-9]{3}[0-9x])(?![0-9a-z])")
 _DECLINE_WORDS = ("不留", "唔留", "不用", "唔使", "不需要", "不要", "算了", "none", "no")
 

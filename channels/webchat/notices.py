@@ -2,7 +2,7 @@
 
 The outbox worker "sends" a notice by storing it in the channel state under the chat session
 (:class:`WebchatNoticeBox`); the chat page asks for the session's new notices when it loads
-(``POST /chat/api/notices`` with ``{"sender": <session id>}``, the same id the relay takes) and
+(``POST /chat/api/notices`` with the signed session cookie the relay issues) and
 shows them as bot messages. Storing is idempotent per notice and a notice is marked shown, not
 deleted, so a retried send never shows it twice.
 """
@@ -13,12 +13,12 @@ import datetime as dt
 import logging
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, current_app, jsonify
 
 from channels.outbound import Notice, NoticeRefused, notice_digest
 from channels.registry import channel_state
 from channels.state import ChannelState
-from channels.webchat.relay import CHANNEL, SENDER_PREFIX, SENDER_RE
+from channels.webchat.relay import CHANNEL, SENDER_PREFIX, SESSION_RE, cookie_session
 from common.identity import hash_sender
 
 log = logging.getLogger(__name__)
@@ -31,7 +31,7 @@ MAX_SHOWN = 20
 
 def _session(address: str) -> str:
     session = address.removeprefix(SENDER_PREFIX)
-    if not SENDER_RE.fullmatch(session):
+    if not SESSION_RE.fullmatch(session):
         raise NoticeRefused("not a web chat session id")
     return session
 
@@ -87,9 +87,6 @@ def _box() -> WebchatNoticeBox:
 
 @bp.post("/api/notices")
 def notices() -> Any:
-    """The session's new notices: ``{"sender": str}`` → ``{"notices": [{"text", "at"}]}``."""
-    data = request.get_json(silent=True)
-    sender = data.get("sender") if isinstance(data, dict) else None
-    if not isinstance(sender, str) or not SENDER_RE.fullmatch(sender):
-        return jsonify({"error": "bad_sender", "message": "会话标识无效，请刷新页面后重试"}), 400
-    return jsonify({"notices": _box().take_new(sender)})
+    """The new notices of the signed cookie's session: → ``{"notices": [{"text", "at"}]}`` (none without one)."""
+    sid = cookie_session()
+    return jsonify({"notices": _box().take_new(sid) if sid else []})

@@ -13,7 +13,7 @@ from common.calendar import calendar_notice
 from common.clock import city_today
 from console.stats import build_dashboard, tracker_db_url
 from console.web.charts import day_chart, hbar_chart
-from console.web.deps import factory, workflow
+from console.web.deps import factory, knowledge_repo, workflow
 from console.web.security import requires
 from knowledge.settings import REPO_DIR
 
@@ -54,4 +54,14 @@ def index() -> Any:
     wf = workflow()
     notice = calendar_notice(city_today(), booking_horizon_days())
     return render_template("staff/dashboard.html", data=data, charts=charts, queue=len(wf.review_queue()),
-                           expiring=len(wf.expiring()), calendar_notice=notice)
+                           expiring=len(wf.expiring()), calendar_notice=notice, velocity_alerts=velocity_alerts())
+
+
+def velocity_alerts() -> list[dict[str, Any]]:
+    """Centres and client addresses with more bookings in the last hour than ``casework/guards.yml`` allows."""
+    from casework.guards import PhoneProofs
+
+    centers = {c.id: c.name for c in knowledge_repo().list_centers()}
+    return [{"kind": a.kind, "label": centers.get(a.key, a.key) if a.kind == "center" else f"来源 {a.key[:8]}",
+             "count": a.count, "threshold": a.threshold, "window_minutes": a.window_minutes}
+            for a in PhoneProofs(factory()).velocity_alerts()]

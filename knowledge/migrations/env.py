@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
+import casework.guard_models  # noqa: F401  (registers the guard tables)
 import console.models  # noqa: F401  (registers the staff console tables)
 from knowledge.db import make_engine
 from knowledge.models import Base

@@ -34,8 +34,31 @@ def stores(seeded_url):
     casework = CaseworkRepository(factory)
     casework.load_sample_applications()
     yield Stores(knowledge=knowledge, search=KnowledgeSearch(repository=knowledge), casework=casework,
-                 settings=ActionSettings.load())
+                 settings=ActionSettings.load(), code_sender=RecordingSender())
     engine.dispose()
+
+
+class RecordingSender:
+    """A fake :class:`channels.core.Sender` for phone codes: keeps what it was asked to send."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str]] = []
+
+    def send(self, to: str, text: str) -> str:
+        self.sent.append((to, text))
+        return f"fake-{len(self.sent)}"
+
+
+def prove_phone(stores: Any, phone: str, sender: str = "tester") -> None:
+    """Prove ``phone`` for the conversation ``sender`` the way a citizen does: code by SMS, code typed back."""
+    import re
+
+    from casework.guards import CodeResult
+    from common.identity import hash_sender
+
+    stores.phone_proofs.issue(phone, hash_sender(sender), "", stores.code_sender)
+    code = re.search(r"\d{6}", stores.code_sender.sent[-1][1]).group(0)
+    assert stores.phone_proofs.check(phone, hash_sender(sender), code).result is CodeResult.PROVED
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from actions.appointment import (
     ranges_for,
 )
 from casework.repository import BookingRequest
-from tests.actions.conftest import make_tracker, responses, run, slots_set
+from tests.actions.conftest import make_tracker, prove_phone, responses, run, slots_set
 
 PHONE = "+8613900001234"
 
@@ -98,6 +98,7 @@ def test_exact_free_time_is_accepted_and_a_full_one_offers_the_nearest(stores, d
                                       "booking_date": open_day.isoformat()})
     form = ValidateBookingForm(stores)
     assert validate(form, "booking_time", "上午十点", dispatcher, tracker, domain) == {"booking_time": "10:00"}
+    prove_phone(stores, PHONE)
     capacity = stores.knowledge.get_center("tianhe_center").slot_capacity
     for i in range(capacity):
         stores.casework.book(BookingRequest("passport", "tianhe_center", open_day, "10:00", "x", f"+86139000{i:05d}"),
@@ -168,6 +169,7 @@ def test_a_badly_cut_date_entity_falls_back_to_the_whole_message(stores, dispatc
 
 
 def test_confirmed_booking_is_stored_with_a_reference_and_offers_a_rating(stores, dispatcher, domain, base_slots):
+    prove_phone(stores, PHONE)
     tracker = make_tracker("确认", "affirm", slots={**base_slots, "booking_confirmed": True})
     events = run(ActionBookAppointment(stores), dispatcher, tracker, domain)
     assert responses(dispatcher) == ["utter_booking_done", "utter_ask_rating"]
@@ -178,6 +180,7 @@ def test_confirmed_booking_is_stored_with_a_reference_and_offers_a_rating(stores
 
 
 def test_second_booking_for_the_same_service_and_phone_is_refused(stores, dispatcher, domain, base_slots):
+    prove_phone(stores, PHONE)
     tracker = make_tracker("确认", "affirm", slots={**base_slots, "booking_confirmed": True})
     run(ActionBookAppointment(stores), dispatcher, tracker, domain)
     dispatcher.messages.clear()
@@ -187,6 +190,7 @@ def test_second_booking_for_the_same_service_and_phone_is_refused(stores, dispat
 
 
 def test_slot_taken_meanwhile_offers_other_slots(stores, dispatcher, domain, base_slots, open_day):
+    prove_phone(stores, PHONE)
     capacity = stores.knowledge.get_center("tianhe_center").slot_capacity
     for i in range(capacity):
         stores.casework.book(BookingRequest("passport", "tianhe_center", open_day, "10:00", "x", f"+86139000{i:05d}"),
@@ -206,6 +210,8 @@ def test_unconfirmed_booking_saves_nothing(stores, dispatcher, domain, base_slot
 
 def test_cancel_and_look_up_need_the_right_phone(stores, dispatcher, domain, open_day):
     booking = stores.casework.book(BookingRequest("passport", "tianhe_center", open_day, "10:00", "x", PHONE), 4)
+    prove_phone(stores, PHONE)
+    prove_phone(stores, "+8613900009999")
     wrong = make_tracker("", slots={"booking_ref": booking.ref, "phone": "+8613900009999"})
     run(ActionQueryAppointment(stores), dispatcher, wrong, domain)
     run(ActionCancelAppointment(stores), dispatcher, wrong, domain)

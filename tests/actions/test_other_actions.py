@@ -38,8 +38,11 @@ def test_status_is_revealed_with_phone_or_id_last4(stores, dispatcher, domain):
     assert responses(dispatcher)[0] == "utter_application_status"
 
 
+FAILED = {"verify_last4": None, "application_no": None}  # both asked again, whatever was wrong
+
+
 def test_wrong_last4_is_asked_again_and_five_failures_lock(stores, dispatcher, domain):
-    assert verify(stores, dispatcher, domain, "202611100012", "9999") == {"verify_last4": None}
+    assert verify(stores, dispatcher, domain, "202611100012", "9999") == FAILED
     assert responses(dispatcher) == ["utter_verification_failed"] and dispatcher.messages[0]["remaining"] == 4
     for _ in range(3):
         verify(stores, dispatcher, domain, "202611100012", "9999")
@@ -56,17 +59,36 @@ def test_wrong_last4_is_asked_again_and_five_failures_lock(stores, dispatcher, d
     # a locked form ends at once
     form = ValidateStatusForm(stores)
     assert asyncio.run(form.required_slots(["application_no", "verify_last4"], dispatcher, tracker, domain)) == []
-    # another sender is not affected
-    assert verify(stores, dispatcher, domain, "202611100012", "1234", sender="other") == {"verify_last4": "1234"}
+    # the number itself is locked, whoever asks next (rotating senders gets nowhere) ...
+    assert verify(stores, dispatcher, domain, "202611100012", "1234", sender="other")["verification_locked"] is True
+    # ... while that sender can still check another application
+    assert verify(stores, dispatcher, domain, "202611180037", "5678", sender="other") == {"verify_last4": "5678"}
 
 
-def test_unknown_number_counts_as_a_failed_check_and_asks_for_the_number_again(stores, dispatcher, domain):
-    assert verify(stores, dispatcher, domain, "209901010000", "1234") == {"verify_last4": None,
-                                                                         "application_no": None}
-    assert responses(dispatcher) == ["utter_application_not_found"]
+def test_an_unknown_number_gets_the_same_reply_as_wrong_digits_and_counts_as_a_failure(stores, dispatcher, domain):
+    assert verify(stores, dispatcher, domain, "209901010000", "1234") == FAILED
+    unknown = list(dispatcher.messages)
+    dispatcher.messages.clear()
+    assert verify(stores, dispatcher, domain, "202611100012", "9999", sender="s2") == FAILED
+    assert unknown == dispatcher.messages  # same response, same remaining count: nothing to tell them apart
     from common.identity import hash_sender
 
-    assert stores.casework.failed_verifications(hash_sender("s1")) == 1
+    assert stores.checks.remaining(sender_hash=hash_sender("s1")) == 4
+
+
+def test_failures_count_per_client_address_across_rotated_senders(stores, dispatcher, domain):
+    limit = stores.checks.limits.max_failures_per_client
+    meta = {"client_address": "198.51.100.23"}
+    numbers = ["202611180037", "202611200101", "202611210008", "202611100012"]
+    results = []
+    for i in range(limit + 1):
+        tracker = make_tracker("0000", slots={"application_no": numbers[i % 4]}, sender=f"rotated-{i}",
+                               active_loop="status_form")
+        tracker.latest_message["metadata"] = meta
+        results.append(asyncio.run(ValidateStatusForm(stores).validate_verify_last4("0000", dispatcher, tracker,
+                                                                                   domain)))
+    assert all(r.get("verification_locked") is None for r in results[:limit - 1])
+    assert results[limit - 1].get("verification_locked") is True and results[limit].get("verification_locked")
 
 
 def test_the_action_never_reveals_an_unverified_status(stores, dispatcher, domain):
@@ -81,6 +103,8 @@ def test_status_form_parses_numbers_and_last4(stores, dispatcher, domain):
         "application_no": "202611100012"}
     assert asyncio.run(form.validate_application_no("ts2611250001", dispatcher, tracker, domain)) == {
         "application_no": "TS2611250001"}
+    assert asyncio.run(form.validate_application_no("单号TS26120312345678", dispatcher, tracker, domain)) == {
+        "application_no": "TS26120312345678"}  # the long case numbers issued now
     with_number = make_tracker("", slots={"application_no": "202611100012"}, active_loop="status_form")
     assert asyncio.run(form.validate_verify_last4("后四位系 001x", dispatcher, with_number, domain)) == {
         "verify_last4": "001X"}

@@ -234,20 +234,25 @@ def test_a_web_chat_notice_is_shown_once_when_the_session_opens_the_chat(
     from server.app import create_app
 
     monkeypatch.setenv("RASA_URL", "http://127.0.0.1:9")
+    sid = "0123456789abcdef0123456789abcdef"  # a session the relay issued (signed cookie below)
     box = WebchatNoticeBox(state)
-    outbox.enqueue(key="w1", kind="test", channel="webchat", recipient="webchat-wabc123", body="您的诉求已有答复。")
+    outbox.enqueue(key="w1", kind="test", channel="webchat", recipient=f"webchat-{sid}", body="您的诉求已有答复。")
     outbox.enqueue(key="w2", kind="test", channel="webchat", recipient="wother", body="别人的通知")
     w = worker(outbox, webchat=box)
     assert w.run_once() == {Outcome.SENT: 2}
-    box.send_notice(Notice(key="w1", to="wabc123", text="您的诉求已有答复。"))  # a retried send stores nothing new
-    client = create_app({"TESTING": True, "CHANNEL_STATE": state}).test_client()
-    first = client.post("/chat/api/notices", json={"sender": "wabc123"})
+    box.send_notice(Notice(key="w1", to=sid, text="您的诉求已有答复。"))  # a retried send stores nothing new
+    app = create_app({"TESTING": True, "CHANNEL_STATE": state})
+    client = app.test_client()
+    assert client.post("/chat/api/notices", json={"sender": sid}).get_json() == {"notices": []}  # no cookie: none
+    with app.test_request_context():
+        from channels.webchat.relay import SESSION_COOKIE, _serializer
+
+        client.set_cookie(SESSION_COOKIE, _serializer().dumps(sid), path="/chat")
+    first = client.post("/chat/api/notices", json={})
     assert first.status_code == 200
     assert [n["text"] for n in first.get_json()["notices"]] == ["您的诉求已有答复。"]
-    assert client.post("/chat/api/notices", json={"sender": "wabc123"}).get_json() == {"notices": []}
-    assert box.find_notice(Notice(key="w1", to="wabc123", text=""), utcnow()) is not None  # shown, still recorded
-    bad = client.post("/chat/api/notices", json={"sender": "../x"})
-    assert bad.status_code == 400 and "会话" in bad.get_json()["message"]
+    assert client.post("/chat/api/notices", json={}).get_json() == {"notices": []}
+    assert box.find_notice(Notice(key="w1", to=sid, text=""), utcnow()) is not None  # shown, still recorded
     page = client.get("/chat/")
     assert b"api/notices" in page.data  # the page asks for them when it loads
 

@@ -86,6 +86,7 @@ def test_a_full_sms_booking_with_numbered_options(app_client, live_core):
     assert "预约成功" in reply, steps
     assert re.search(r"YY\d{6}", reply)
     assert any("确认" in s for s in steps)
+    assert live_core.last_code("13800000102") is None  # the SMS channel proved the sender's own number
 
 
 def test_a_duplicated_sms_webhook_is_processed_once(app_client, live_core):

@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 
 from devtools.live import LiveCore, ci_model, load_sample_applications, rasa_available, start_live_core
 from tests.channels.twilio_helpers import BASE, TOKEN, FakeSender, post_signed, sms_form, texts_of, twiml
@@ -83,7 +82,8 @@ def app(desk_core: LiveCore, fake_telegram: Any, tmp_path: Path, monkeypatch: py
     env = {"RASA_URL": desk_core.rasa_url, "TWILIO_AUTH_TOKEN": TOKEN, "PUBLIC_BASE_URL": BASE,
            "AGENT_DESK_FILE": str(desk_core.workdir / "desk.yml"), "TELEGRAM_BOT_TOKEN": fake_telegram.token,
            "TELEGRAM_API_BASE_URL": fake_telegram.url, "TELEGRAM_MODE": "webhook",
-           "TELEGRAM_WEBHOOK_SECRET": "s3cret-Token_1", "CHAT_TIMEOUT": "30", "SMS_CORE_TIMEOUT": "12", "CORE_TIMEOUT": "30"}
+           "TELEGRAM_WEBHOOK_SECRET": "s3cret-Token_1", "CHAT_TIMEOUT": "30", "SMS_CORE_TIMEOUT": "12", "CORE_TIMEOUT": "30",
+           "RASA_API_TOKEN": desk_core.api_token}  # the desk resumes paused conversations through the API
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     for key in ("RELAY_TOKEN", "SMS_MAX_PARTS"):
@@ -132,7 +132,7 @@ def session_of(agent: Agent, conversation_hint: str) -> int:
 
 
 def paused(core: LiveCore, sender: str) -> bool:
-    tracker = requests.get(f"{core.rasa_url}/conversations/{sender}/tracker", timeout=30).json()
+    tracker = core.api(f"/conversations/{sender}/tracker", timeout=30).json()
     state = None
     for e in tracker["events"]:
         if e["event"] in ("pause", "resume"):
@@ -157,7 +157,7 @@ def test_the_bot_stays_silent_while_paused_even_across_a_rasa_restart(desk_core:
     from channels.core import CoreSettings
     from server.live_agent import CoreApi
 
-    resumed = CoreApi(CoreSettings.from_env({"RASA_URL": desk_core.rasa_url})).resume(sender, "live_agent_ended")
+    resumed = CoreApi(CoreSettings.from_env({"RASA_URL": desk_core.rasa_url}), token=desk_core.api_token).resume(sender, "live_agent_ended")
     assert any(m.get("buttons") for m in resumed), resumed  # the rating question
     assert not paused(desk_core, sender)
     answer = desk_core.say(sender, QUESTION)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from server import create_app
+
+CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
 @pytest.fixture
@@ -63,3 +67,14 @@ def test_oversized_body_is_refused_with_413(client):
 def test_unknown_api_route_is_json_404(client):
     res = client.get("/api/v1/knowledge/nothing-here")
     assert res.status_code == 404
+
+
+def test_the_knowledge_api_is_limited_per_client_address(client):
+    from server.limits import load_limits
+
+    per_minute = int(load_limits()["knowledge_api"]["per_client"].split()[0])
+    codes = [client.get("/api/v1/knowledge/centers").status_code for _ in range(per_minute + 1)]
+    assert codes[:-1] == [200] * per_minute and codes[-1] == 429
+    other = client.get("/api/v1/knowledge/centers", environ_base={"REMOTE_ADDR": "198.51.100.8"})
+    assert other.status_code == 200
+    assert CJK.search(client.get("/api/v1/knowledge/centers").get_json()["message"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import threading
 
 import pytest
@@ -100,7 +101,7 @@ def test_concurrent_requests_never_double_book(casework, threads):
 def test_case_numbers_and_history(casework):
     case = casework.create_case(description="路灯坏了", location="天河路", contact_phone="+8613900001234",
                                 channel="rest", sender_hash="abc")
-    assert case.number.startswith("TS") and len(case.number) == 12 and case.phone_last4 == "1234"
+    assert re.fullmatch(r"TS\d{14}", case.number) and case.phone_last4 == "1234"  # TS + YYMMDD + 8 random digits
     assert casework.get_case(case.number.lower()).history[0]["status"] == "received"
 
 

@@ -66,17 +66,22 @@ def test_two_app_servers_share_the_queue_and_one_agent_wins(staff: Staff, second
 
 def test_the_citizen_gets_the_agents_reply_by_polling_once(staff: Staff, second_app):
     open_desk(staff.app, second_app)
-    sid = queue_one(staff, "webchat-poller")
+    chat_session = "feedc0de" * 4  # a session the web chat relay issued
+    sid = queue_one(staff, f"webchat-{chat_session}")
     agent = as_user(client_of(staff.app), "agent")
     post(agent, f"/staff/agents/{sid}/take")
     res = agent.post(f"/staff/agents/{sid}/reply", data={"text": "您好，请稍候", "csrf_token": _csrf(agent)},
                      headers={"Accept": "application/json"})
     assert res.get_json() == {"ok": True, "error": None}
     citizen = second_app.test_client()  # the page may be served by the other process
-    texts = [m.get("text") for m in citizen.post("/chat/api/poll", json={"sender": "poller"}).get_json()["messages"]]
+    assert citizen.post("/chat/api/poll", json={}).get_json()["messages"] == []  # no session cookie: nothing
+    with second_app.test_request_context():
+        from channels.webchat.relay import SESSION_COOKIE, _serializer
+
+        citizen.set_cookie(SESSION_COOKIE, _serializer().dumps(chat_session), path="/chat")
+    texts = [m.get("text") for m in citizen.post("/chat/api/poll", json={}).get_json()["messages"]]
     assert texts[-1] == "您好，请稍候" and any("人工坐席已接入" in (t or "") for t in texts)
-    assert citizen.post("/chat/api/poll", json={"sender": "poller"}).get_json()["messages"] == []
-    assert citizen.post("/chat/api/poll", json={"sender": "bad id!"}).status_code == 400
+    assert citizen.post("/chat/api/poll", json={}).get_json()["messages"] == []
 
 
 def test_personal_data_is_masked_until_revealed_and_revealing_is_audited(staff: Staff):

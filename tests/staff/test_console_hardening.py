@@ -19,12 +19,12 @@ from tests.staff.conftest import PASSWORD, USERS, as_user, login, post
 
 @pytest.fixture
 def proxied(seeded_url: str, tmp_path) -> Iterator[FlaskClient]:
-    """The app server behind one trusted reverse proxy (``TRUSTED_PROXIES=1``), all requests from it."""
+    """The app server behind one trusted reverse proxy (``TRUSTED_PROXIES=127.0.0.1``), all requests from it."""
     from console.web.deps import accounts
     from server import create_app
 
     app = create_app({"TESTING": True, "KNOWLEDGE_DB_URL": seeded_url, "SECRET_KEY": secrets.token_hex(32),
-                      "TRACKER_DB_URL": f"sqlite:///{tmp_path / 'tracker.db'}", "TRUSTED_PROXIES": 1})
+                      "TRACKER_DB_URL": f"sqlite:///{tmp_path / 'tracker.db'}", "TRUSTED_PROXIES": "127.0.0.1"})
     with app.app_context():
         acc = accounts()
     for name, role in USERS.items():

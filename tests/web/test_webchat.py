@@ -106,7 +106,7 @@ def test_page_is_served_in_chinese_with_input_and_send_button(client):
     html = res.get_data(as_text=True)
     assert '<html lang="zh-CN">' in html
     assert '<textarea id="input"' in html and ">发送</button>" in html and "新对话" in html
-    assert "sessionStorage" in html and "网络或服务暂时不可用，请稍后再试，或拨打12345" in html
+    assert "sessionStorage" not in html and "api/session" in html and "网络或服务暂时不可用，请稍后再试，或拨打12345" in html
 
 
 def test_page_loads_nothing_from_other_hosts(client):
@@ -140,18 +140,12 @@ def test_chat_without_trailing_slash_redirects_to_the_page(client):
 @pytest.mark.parametrize(
     ("body", "code"),
     [
-        ({"message": "你好"}, "bad_sender"),
-        ({"sender": "", "message": "你好"}, "bad_sender"),
-        ({"sender": "a b", "message": "你好"}, "bad_sender"),
-        ({"sender": "abc\n", "message": "你好"}, "bad_sender"),
-        ({"sender": "市民", "message": "你好"}, "bad_sender"),
-        ({"sender": "x" * 65, "message": "你好"}, "bad_sender"),
-        ({"sender": 123, "message": "你好"}, "bad_sender"),
-        ({"sender": "abc"}, "empty_message"),
-        ({"sender": "abc", "message": ""}, "empty_message"),
-        ({"sender": "abc", "message": " \n\t　"}, "empty_message"),
-        ({"sender": "abc", "message": ["你好"]}, "empty_message"),
-        ({"sender": "abc", "message": "长" * 2001}, "message_too_long"),
+        ({}, "empty_message"),
+        ({"message": ""}, "empty_message"),
+        ({"message": " \n\t　"}, "empty_message"),
+        ({"message": ["你好"]}, "empty_message"),
+        ({"message": 123}, "empty_message"),
+        ({"message": "长" * 2001}, "message_too_long"),
     ],
 )
 def test_invalid_input_is_refused_with_a_chinese_message_and_not_forwarded(client, fake_rasa, body, code):
@@ -175,7 +169,7 @@ def test_a_form_post_from_another_site_is_refused(client, fake_rasa):
 
 
 def test_limits_apply_after_stripping_and_at_the_boundary(client, fake_rasa):
-    assert post(client, sender="a" * 64, message="  " + "长" * 2000 + "\n").status_code == 200
+    assert post(client, message="  " + "长" * 2000 + "\n").status_code == 200
     assert fake_rasa.received[0]["json"]["message"] == "长" * 2000
 
 
@@ -183,43 +177,45 @@ def test_limits_apply_after_stripping_and_at_the_boundary(client, fake_rasa):
 
 
 def test_message_is_forwarded_to_the_webchat_relay_and_the_answer_passed_through(client, fake_rasa):
-    res = post(client, sender="abc", message="  我想预约办社保卡 ")
+    res = post(client, message="  我想预约办社保卡 ")
     assert res.status_code == 200
     assert res.get_json() == {"messages": CANNED}
     [got] = fake_rasa.received
     assert got["path"] == "/webhooks/webchat/webhook"
-    assert got["json"] == {"sender": "webchat-abc", "message": "我想预约办社保卡", "metadata": {"channel": "webchat"}}
+    assert re.fullmatch(r"webchat-[0-9a-f]{32}", got["json"]["sender"])
+    assert got["json"]["message"] == "我想预约办社保卡"
+    assert got["json"]["metadata"] == {"channel": "webchat", "client_address": "127.0.0.1"}
     assert "X-Relay-Token" not in got["headers"]
     assert got["headers"]["Content-Type"] == "application/json"
 
 
 def test_button_payloads_are_forwarded_unchanged(client, fake_rasa):
-    assert post(client, sender="abc", message="/affirm").status_code == 200
+    assert post(client, message="/affirm").status_code == 200
     assert fake_rasa.received[0]["json"]["message"] == "/affirm"
 
 
 def test_relay_token_is_sent_when_set(client, fake_rasa, monkeypatch):
     monkeypatch.setenv("RELAY_TOKEN", "s3cret-token")
-    assert post(client, sender="abc", message="你好").status_code == 200
+    assert post(client, message="你好").status_code == 200
     assert fake_rasa.received[0]["headers"]["X-Relay-Token"] == "s3cret-token"
 
 
 def test_trailing_slash_in_rasa_url_is_tolerated(client, fake_rasa, monkeypatch):
     monkeypatch.setenv("RASA_URL", fake_rasa.url + "/")
-    assert post(client, sender="abc", message="你好").status_code == 200
+    assert post(client, message="你好").status_code == 200
     assert fake_rasa.received[0]["path"] == "/webhooks/webchat/webhook"
 
 
 def test_chinese_text_and_line_breaks_survive_the_round_trip(client, fake_rasa):
     fake_rasa.reply = [{"recipient_id": "webchat-abc", "text": "材料：\n1. 身份证\n2. 户口簿"}]
-    res = post(client, sender="abc", message="结婚登记要带什么")
+    res = post(client, message="结婚登记要带什么")
     assert res.get_json()["messages"][0]["text"] == "材料：\n1. 身份证\n2. 户口簿"
     assert "身份证" in res.get_data(as_text=True)  # not \\u-escaped
 
 
 def test_an_empty_answer_is_passed_through(client, fake_rasa):
     fake_rasa.reply = []
-    assert post(client, sender="abc", message="你好").get_json() == {"messages": []}
+    assert post(client, message="你好").get_json() == {"messages": []}
 
 
 # --- the core misbehaves ----------------------------------------------------------------------
@@ -233,14 +229,14 @@ def assert_apology(res: Any) -> None:
 
 def test_unreachable_core_gives_503_with_the_apology(client, monkeypatch):
     monkeypatch.setenv("RASA_URL", f"http://127.0.0.1:{closed_port()}")
-    assert_apology(post(client, sender="abc", message="你好"))
+    assert_apology(post(client, message="你好"))
 
 
 def test_slow_core_gives_503_after_chat_timeout(client, fake_rasa, monkeypatch):
     monkeypatch.setenv("CHAT_TIMEOUT", "0.5")
     fake_rasa.delay = 5
     started = time.monotonic()
-    res = post(client, sender="abc", message="你好")
+    res = post(client, message="你好")
     assert time.monotonic() - started < 3
     assert_apology(res)
     assert len(fake_rasa.received) == 1
@@ -249,13 +245,13 @@ def test_slow_core_gives_503_after_chat_timeout(client, fake_rasa, monkeypatch):
 @pytest.mark.parametrize("status", [403, 404, 500, 502])
 def test_non_200_from_core_gives_503_even_with_a_well_formed_body(client, fake_rasa, status):
     fake_rasa.status = status  # the body stays the canned list of messages
-    assert_apology(post(client, sender="abc", message="你好"))
+    assert_apology(post(client, message="你好"))
 
 
 @pytest.mark.parametrize("raw", [b"<html>oops</html>", b'{"text": "not a list"}', b'["just a string"]'])
 def test_an_answer_that_is_not_a_list_of_messages_gives_503(client, fake_rasa, raw):
     fake_rasa.raw_body = raw
-    assert_apology(post(client, sender="abc", message="你好"))
+    assert_apology(post(client, message="你好"))
 
 
 # --- logging and settings ---------------------------------------------------------------------
@@ -263,12 +259,13 @@ def test_an_answer_that_is_not_a_list_of_messages_gives_503(client, fake_rasa, r
 
 def test_logs_carry_neither_the_message_nor_the_sender_id(client, fake_rasa, caplog, monkeypatch):
     caplog.set_level(logging.DEBUG, logger="channels.webchat.relay")
-    post(client, sender="sender4711", message="我的身份证号是某某")
+    post(client, message="我的身份证号是某某")
+    session = fake_rasa.received[0]["json"]["sender"].removeprefix("webchat-")
     monkeypatch.setenv("RASA_URL", f"http://127.0.0.1:{closed_port()}")
-    post(client, sender="sender4711", message="我的身份证号是某某")
+    post(client, message="我的身份证号是某某")
     records = [r for r in caplog.records if r.name == "channels.webchat.relay"]
     assert {r.levelno for r in records} == {logging.INFO, logging.WARNING}
-    assert "sender4711" not in caplog.text and "身份证" not in caplog.text
+    assert session not in caplog.text and "身份证" not in caplog.text
 
 
 def test_settings_default_to_the_local_core_on_rasa_port():
@@ -287,3 +284,70 @@ def test_unusable_settings_stop_the_app_at_start_up(monkeypatch, env, named):
         monkeypatch.setenv(name, value)
     with pytest.raises(ValueError, match=named):
         create_app({"TESTING": True})
+
+
+# --- server-issued sessions, client addresses, rate limits -----------------------------------
+
+
+def core_sender(fake: FakeRelay, i: int = -1) -> str:
+    return fake.received[i]["json"]["sender"]
+
+
+def test_the_page_issues_a_signed_httponly_samesite_session_cookie(client):
+    res = client.get("/chat/")
+    cookie = res.headers["Set-Cookie"]
+    assert cookie.startswith("webchat_session=") and "HttpOnly" in cookie and "SameSite=Strict" in cookie
+    assert "Path=/chat" in cookie
+
+
+def test_the_conversation_follows_the_cookie_and_a_sender_field_is_ignored(client, fake_rasa):
+    client.get("/chat/")
+    post(client, sender="victim-session", message="你好")
+    post(client, sender="another-one", message="你好")
+    assert core_sender(fake_rasa, 0) == core_sender(fake_rasa, 1)
+    assert "victim" not in core_sender(fake_rasa, 0) and "another" not in core_sender(fake_rasa, 1)
+
+
+def test_a_forged_or_missing_cookie_gets_a_fresh_server_session(client, fake_rasa):
+    client.set_cookie("webchat_session", "0" * 32, path="/chat")  # unsigned: not accepted
+    res = post(client, message="你好")
+    assert res.status_code == 200 and "webchat_session=" in res.headers["Set-Cookie"]
+    assert core_sender(fake_rasa) != "webchat-" + "0" * 32
+
+
+def test_new_chat_gets_a_new_session_and_only_by_a_json_post(client, fake_rasa):
+    post(client, message="你好")
+    assert client.post("/chat/api/session", data="{}", content_type="text/plain").status_code == 400
+    post(client, message="你好")
+    assert core_sender(fake_rasa, 0) == core_sender(fake_rasa, 1)
+    assert client.post("/chat/api/session", json={}).status_code == 200
+    post(client, message="你好")
+    assert core_sender(fake_rasa, 2) != core_sender(fake_rasa, 1)
+
+
+def test_forwarded_for_is_believed_only_from_the_configured_proxy(fake_rasa, monkeypatch):
+    monkeypatch.setenv("TRUSTED_PROXIES", "10.0.0.5")
+    app_client = create_app({"TESTING": True}).test_client()
+    forged = {"X-Forwarded-For": "203.0.113.9"}
+    app_client.post("/chat/api/message", json={"message": "你好"}, headers=forged,
+                    environ_base={"REMOTE_ADDR": "198.51.100.7"})
+    app_client.post("/chat/api/message", json={"message": "你好"}, headers=forged,
+                    environ_base={"REMOTE_ADDR": "10.0.0.5"})
+    addresses = [r["json"]["metadata"]["client_address"] for r in fake_rasa.received]
+    assert addresses == ["198.51.100.7", "203.0.113.9"]
+
+
+def test_over_the_session_limit_the_citizen_gets_a_polite_429_and_nothing_is_forwarded(client, fake_rasa):
+    from server.limits import load_limits
+
+    per_minute = int(load_limits()["webchat"]["per_session"].split()[0])
+    client.get("/chat/")  # the page issues the session
+    for _ in range(per_minute):
+        assert post(client, message="你好").status_code == 200
+    res = post(client, message="再问一次")
+    assert res.status_code == 429
+    assert res.get_json()["error"] == "too_many_requests" and CJK.search(res.get_json()["message"])
+    assert len(fake_rasa.received) == per_minute
+    client.post("/chat/api/session", json={})  # a new conversation has its own session budget
+    assert post(client, message="你好").status_code == 200
+

@@ -3,8 +3,6 @@
   var ERROR_TEXT = "网络或服务暂时不可用，请稍后再试，或拨打12345";
   var EMPTY_TEXT = "暂未收到回复，您可以换个说法再试，或拨打12345咨询。";
   var HINT_TEXT = "您好！请直接输入您要咨询的事项，例如“结婚登记要带什么”“预约办理社保卡”“查询办件进度”。";
-  var STORAGE_KEY = "citizen-webchat-sender";
-  var SENDER_RE = /^[A-Za-z0-9_-]{1,64}$/;
   var timeoutMs = parseInt(document.body.getAttribute("data-timeout-ms"), 10) || 30000;
 
   var list = document.getElementById("messages");
@@ -13,38 +11,12 @@
   var sendButton = document.getElementById("send");
   var newChat = document.getElementById("new-chat");
 
-  var memorySender = null;   // used when sessionStorage is unavailable (private mode, blocked storage)
+  // The conversation is named by the server's HttpOnly session cookie; the page never sees it.
   var busy = false;
   var generation = 0;        // bumped by 新对话 so late answers of the old conversation are dropped
   var POLL_MS = 1500;        // while a live agent session is open, the agent's replies are fetched this often
   var LIVE_STATES = { queued: 1, relayed: 1, waiting: 1, active: 1 };
   var pollTimer = null;
-
-  function randomId() {
-    var bytes = new Uint8Array(16);
-    if (window.crypto && window.crypto.getRandomValues) {
-      window.crypto.getRandomValues(bytes);
-    } else {
-      for (var i = 0; i < bytes.length; i++) { bytes[i] = Math.floor(Math.random() * 256); }
-    }
-    var hex = "";
-    for (var j = 0; j < bytes.length; j++) { hex += ("0" + bytes[j].toString(16)).slice(-2); }
-    return "w" + hex;
-  }
-
-  function storeSender(id) {
-    memorySender = id;
-    try { window.sessionStorage.setItem(STORAGE_KEY, id); } catch (e) { /* keep it in memory */ }
-  }
-
-  function currentSender() {
-    var id = null;
-    try { id = window.sessionStorage.getItem(STORAGE_KEY); } catch (e) { id = null; }
-    if (!id || !SENDER_RE.test(id)) { id = memorySender; }
-    if (!id || !SENDER_RE.test(id)) { id = randomId(); }
-    storeSender(id);
-    return id;
-  }
 
   function scrollDown() { list.scrollTop = list.scrollHeight; }
 
@@ -125,7 +97,7 @@
     fetch("api/poll", {
       method: "POST",
       headers: { "Content-Type": "application/json", "Accept": "application/json" },
-      body: JSON.stringify({ sender: currentSender() }),
+      body: "{}",
       credentials: "same-origin"
     }).then(function (res) { return res.ok ? res.json() : null; }).then(function (body) {
       if (mine !== generation) { return; }
@@ -165,7 +137,6 @@
 
   function send(payload, shownText) {
     if (busy) { return false; }
-    var sender = currentSender();
     var mine = generation;
     setBusy(true);
     disableChips();
@@ -177,7 +148,7 @@
     fetch("api/message", {
       method: "POST",
       headers: { "Content-Type": "application/json", "Accept": "application/json" },
-      body: JSON.stringify({ sender: sender, message: payload }),
+      body: JSON.stringify({ message: payload }),
       credentials: "same-origin",
       signal: controller ? controller.signal : undefined
     }).then(function (res) {
@@ -188,6 +159,10 @@
       if (mine !== generation) { return; }
       if (r.ok && r.body && Array.isArray(r.body.messages)) {
         render(r.body.messages);
+      } else if (r.status === 429 && r.body && typeof r.body.message === "string") {
+        // Too fast: nothing was sent; give the typed text back so it can be sent again.
+        addBubble("error", r.body.message);
+        if (!input.value && payload.charAt(0) !== "/") { input.value = payload; autosize(); }
       } else if (r.status === 400 && r.body && typeof r.body.message === "string") {
         addBubble("error", r.body.message);
       } else {
@@ -234,10 +209,18 @@
     e.preventDefault();
     generation++;
     stopPolling();
-    storeSender(randomId());
+    var mine = generation;
+    setBusy(true);  // until the new session is set, so no message goes out under the old one
+    // A new server-issued session; the old conversation's answers are dropped either way.
+    fetch("api/session", {
+      method: "POST",
+      headers: { "Content-Type": "application/json", "Accept": "application/json" },
+      body: "{}",
+      credentials: "same-origin"
+    }).catch(function () { /* the next message still goes out; the server keeps the old session */ })
+      .then(function () { if (mine === generation) { setBusy(false); } });
     while (list.firstChild) { list.removeChild(list.firstChild); }
     showHint();
-    setBusy(false);
     input.value = "";
     autosize();
     input.focus();
@@ -248,7 +231,8 @@
     fetch("api/notices", {
       method: "POST",
       headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ sender: currentSender() })
+      body: "{}",
+      credentials: "same-origin"
     }).then(function (res) { return res.ok ? res.json() : { notices: [] }; })
       .then(function (body) {
         (body.notices || []).forEach(function (n) { addBubble("bot", n.text); });
@@ -256,7 +240,6 @@
       .catch(function () { /* the next visit shows them */ });
   }
 
-  currentSender();
   showHint();
   loadNotices();
   input.focus();
