@@ -176,23 +176,13 @@ class CaseworkRepository(SessionBacked):
             return s.get(Case, number.upper())
 
     def create_case(self, *, description: str, location: str, contact_phone: str, channel: str,
-                    sender_hash: str, kind: str = "complaint", category: str = "其他") -> Case:
-        """Open a case with a fresh tracking number (TS + YYMMDD + 4 digits)."""
-        for _ in range(20):
-            number = "TS" + city_now().strftime("%y%m%d") + f"{secrets.randbelow(10_000):04d}"
-            try:
-                with session_scope(self.factory) as s:
-                    case = Case(number=number, kind=kind, category=category, description=description,
-                                location=location, contact_phone=contact_phone,
-                                phone_last4=contact_phone[-4:] if contact_phone else "",
-                                channel=channel, sender_hash=sender_hash, status="received",
-                                history=[{"at": utcnow().isoformat(), "status": "received", "note": "已受理"}])
-                    s.add(case)
-                    s.flush()
-                    return case
-            except IntegrityError:
-                continue
-        raise RuntimeError("could not allocate a case number")
+                    sender_hash: str, kind: str = "complaint", category: str = "其他", **extra: Any) -> Case:
+        """Open a case with a fresh tracking number; see :meth:`casework.cases.CaseDesk.open_case`."""
+        from casework.cases import CaseDesk
+
+        return CaseDesk(self.factory).open_case(description=description, location=location, kind=kind,
+                                                channel=channel, sender_hash=sender_hash,
+                                                contact_phone=contact_phone, category=category, **extra)
 
     def record_verification(self, sender_hash: str, subject: str, success: bool) -> None:
         """Remember one identity check."""
