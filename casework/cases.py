@@ -173,7 +173,7 @@ class QueueFilter:
 class CaseStats:
     """The case desk figures of the dashboard."""
 
-    weeks: list[str]
+    weeks: list[dt.date]  # the Monday of each week, oldest first
     per_department_week: dict[str, list[int]]
     answered: int
     on_time: int
@@ -439,7 +439,7 @@ class CaseDesk(SessionBacked):
                 continue
             on_time += int(due is None or _aware(replied) <= _aware(due))
             hours.append((_aware(replied) - _aware(created)).total_seconds() / 3600)
-        return CaseStats(weeks=[d.strftime("%m-%d") for d in starts], per_department_week=per,
+        return CaseStats(weeks=starts, per_department_week=per,
                          answered=len(answered), on_time=on_time,
                          median_reply_hours=statistics.median(hours) if hours else None,
                          ratings={str(k): int(v) for k, v in ratings.items()})

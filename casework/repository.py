@@ -32,7 +32,7 @@ from casework.models import (
     UnansweredQuestion,
     VerificationAttempt,
 )
-from common.clock import CITY_TZ, city_now, city_today
+from common.clock import CITY_TZ, city_today
 from common.status import ApplicationStatus
 from knowledge.db import SessionBacked, session_scope
 from knowledge.models import utcnow

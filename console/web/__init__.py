@@ -34,6 +34,7 @@ def _blueprints() -> list[Any]:
     from console.web import (
         audit,
         auth,
+        cases,
         casework,
         dashboard,
         faqs,
@@ -43,7 +44,8 @@ def _blueprints() -> list[Any]:
         users,
     )
 
-    return [auth.bp, faqs.bp, services.bp, inbox.bp, transfer.bp, audit.bp, users.bp, dashboard.bp, casework.bp]
+    return [auth.bp, faqs.bp, services.bp, inbox.bp, transfer.bp, audit.bp, users.bp, dashboard.bp, casework.bp,
+            cases.bp]
 
 
 def _login_key() -> str:
