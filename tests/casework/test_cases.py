@@ -192,7 +192,7 @@ def test_migration_matches_the_case_desk_models(db_url):
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
 
-    import casework.case_models  # noqa: F401
+    import casework.case_models
     import casework.models  # noqa: F401
     import console.models  # noqa: F401
     from knowledge.db import make_engine
