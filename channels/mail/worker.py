@@ -351,7 +351,9 @@ class MailWorker:
             return self._reply(client, uid, key, message_id, parsed, rendered, 0)
 
         conversation = conversation_id(parsed.from_address)
-        answers = self._ask_core(key, message_id, conversation, questions)
+        # Where a later notice (a case's reply) reaches the writer: the address and this letter's thread.
+        reply = {"reply_to": parsed.from_address, "thread": parsed.message_id}
+        answers = self._ask_core(key, message_id, conversation, questions, reply)
         apologised = False
         if len(answers) < len(questions):
             if not self._past_deadline(key, message_id):
@@ -388,7 +390,8 @@ class MailWorker:
         self._retry_at[key] = now + pause
         return False
 
-    def _ask_core(self, key: str, message_id: str, conversation: str, questions: list[str]) -> list[Answer]:
+    def _ask_core(self, key: str, message_id: str, conversation: str, questions: list[str],
+                  metadata: dict[str, str] | None = None) -> list[Answer]:
         """Each question to the core in turn, resuming from answers stored before a restart.
 
         Returns the answers so far: fewer than ``questions`` when the core became unavailable.
@@ -401,7 +404,7 @@ class MailWorker:
             question = questions[index]
             text = digit_choice(question, options) or question
             inbound = InboundMessage(channel=CHANNEL, sender_id=conversation, text=text,
-                                     message_id=f"{message_id}#{index + 1}")
+                                     message_id=f"{message_id}#{index + 1}", metadata=dict(metadata or {}))
             started = time.monotonic()
             try:
                 raw = self.core.send_raw(inbound)
