@@ -89,7 +89,7 @@ def _page(case: Case, contact: Any = None, **forms: Any) -> Any:
         ratings=load_rules().ratings, assign_form=assign_form, reply_form=reply_form,
         transfer_form=forms.get("transfer_form") or CaseReasonForm(prefix="transfer"),
         reopen_form=forms.get("reopen_form") or CaseReasonForm(prefix="reopen"),
-        close_form=forms.get("close_form") or CaseCloseForm())
+        close_form=forms.get("close_form") or CaseCloseForm(prefix="close"))
 
 
 @bp.get("/<number>")
@@ -188,7 +188,7 @@ def reply(number: str) -> Any:
 def close(number: str) -> Any:
     """Close the case."""
     case = _visible(number)
-    form = CaseCloseForm()
+    form = CaseCloseForm(prefix="close")
     if not form.validate_on_submit():
         return _refused(case, errors=form.errors)
     try:

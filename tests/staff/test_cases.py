@@ -114,9 +114,9 @@ def test_close_reopen_and_templates(client, desk):
     cases, _, _ = desk
     case = new_case(cases)
     as_user(client, "dispatcher")
-    post(client, f"/staff/cases/{case.number}/close", {"note": ""})
+    post(client, f"/staff/cases/{case.number}/close", {"close-note": ""})
     assert cases.get(case.number).status == "received"  # unanswered: a note is required
-    post(client, f"/staff/cases/{case.number}/close", {"note": "重复工单"})
+    post(client, f"/staff/cases/{case.number}/close", {"close-note": "重复工单"})
     assert cases.get(case.number).status == "closed"
     post(client, f"/staff/cases/{case.number}/reopen", {"reopen-reason": "市民再次反映"})
     assert cases.get(case.number).status == "reopened"
