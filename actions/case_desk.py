@@ -10,6 +10,7 @@ word them (``bot/domain/cases.yml``).
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 
 from rasa_sdk import Tracker
@@ -147,15 +148,30 @@ async def record_case_rating(action: CitizenAction, dispatcher: CollectingDispat
     return done
 
 
-def reply_address(tracker: Tracker) -> tuple[str, str]:
-    """Where a notice reaches this citizen again: (address, thread) from the channel's message metadata.
+@dataclass(frozen=True)
+class ReplyAddress:
+    """Where a notice reaches this citizen again (``sealed`` when the channel sealed it already)."""
 
-    SMS passes the number (``metadata.phone``), the mailbox the sender's address and the letter's
-    Message-ID; other channels are reached by their sender id (a Telegram chat, a web chat session).
+    address: str = ""
+    sealed: str = ""
+    thread: str = ""
+
+    def case_fields(self) -> dict[str, str]:
+        """The reply-address arguments of :meth:`casework.cases.CaseDesk.open_case`."""
+        return {"reply_to": self.address, "reply_to_sealed": self.sealed, "reply_thread": self.thread[:300]}
+
+
+def reply_address(tracker: Tracker) -> ReplyAddress:
+    """Where a notice reaches this citizen again, from the channel's message metadata.
+
+    SMS passes the number (``metadata.phone``), the mailbox the sender's address sealed
+    (``reply_to_sealed``) and the letter's Message-ID (``thread``); other channels are
+    reached by their sender id (a Telegram chat, a web chat session).
     """
     meta = (tracker.latest_message or {}).get("metadata") or {}
-    address = str(meta.get("phone") or meta.get("reply_to") or tracker.sender_id or "")
-    return address, str(meta.get("thread") or "")[:300]
+    sealed = str(meta.get("reply_to_sealed") or "")
+    address = "" if sealed else str(meta.get("phone") or tracker.sender_id or "")
+    return ReplyAddress(address=address, sealed=sealed, thread=str(meta.get("thread") or ""))
 
 
 class ValidateLeaveMessageForm(CitizenFormValidation):
@@ -208,14 +224,14 @@ async def leave_message(action: CitizenAction, dispatcher: CollectingDispatcher,
         dispatcher.utter_message(response="utter_leave_message_nothing")
         return []
     channel = channel_of(tracker)
-    address, thread = reply_address(tracker)
+    reply = reply_address(tracker)
     if not phone and channel in PHONE_CHANNELS:
-        phone = normalize_cn_phone(address) or ""
+        phone = normalize_cn_phone(reply.address) or ""
     desk = desk_of(action.stores)
     case = await action.blocking(
         desk.open_case, description=mask_pii(text)[:2000], kind=detect_kind(text, CaseKind.inquiry),
-        channel=channel, sender_hash=sender_of(tracker), contact_phone=phone, reply_to=address,
-        reply_thread=thread, excerpt=mask_pii(text)[:500], category="咨询")
+        channel=channel, sender_hash=sender_of(tracker), contact_phone=phone, excerpt=mask_pii(text)[:500],
+        category="咨询", **reply.case_fields())
     dispatcher.utter_message(response="utter_message_left", number=case.number,
                              number_spoken=spoken_digits(case.number), due_date=due_date(case.due_at),
                              days=desk.rules.working_days(case.kind))

@@ -92,13 +92,12 @@ class ActionCreateCase(CitizenAction):
         text = tracker.get_slot("complaint_text") or ""
         phone = tracker.get_slot("contact_phone")
         kind = detect_kind(text, CaseKind.complaint)
-        address, thread = reply_address(tracker)
         desk = desk_of(self.stores)
         case = await self.blocking(
             desk.open_case, description=mask_pii(text), location=mask_pii(tracker.get_slot("complaint_location") or ""),
             contact_phone="" if phone in (None, "none") else phone, channel=channel_of(tracker),
-            sender_hash=sender_of(tracker), kind=kind, category=categorize(text), reply_to=address,
-            reply_thread=thread, excerpt=mask_pii(text)[:500])
+            sender_hash=sender_of(tracker), kind=kind, category=categorize(text), excerpt=mask_pii(text)[:500],
+            **reply_address(tracker).case_fields())
         dispatcher.utter_message(response="utter_case_created", number=case.number,
                                  number_spoken=spoken_digits(case.number), kind_text=CASE_KIND_LABELS[kind],
                                  days=desk.rules.working_days(kind), due_date=due_date(case.due_at))

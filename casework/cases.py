@@ -127,7 +127,7 @@ def due_at_for(kind: str, opened: dt.datetime, rules: CaseRules | None = None) -
     """When a case of ``kind`` opened at ``opened`` is due: the end of its last working day (UTC)."""
     local = _aware(opened).astimezone(CITY_TZ)
     last = add_working_days(local.date(), (rules or load_rules()).working_days(kind))
-    return dt.datetime.combine(last, dt.time(23, 59, 59), tzinfo=CITY_TZ).astimezone(dt.UTC)
+    return dt.datetime.combine(last, dt.time(23, 59, 59), tzinfo=CITY_TZ).astimezone(dt.timezone.utc)
 
 
 def effective_status(case: Case) -> CaseStatus:
@@ -222,13 +222,14 @@ class CaseDesk(SessionBacked):
     # ------------------------------------------------------------------ open
     def open_case(self, *, description: str, location: str = "", kind: CaseKind | str = CaseKind.complaint,
                   channel: str = "", sender_hash: str = "", contact_phone: str = "", reply_to: str = "",
-                  reply_thread: str = "", excerpt: str = "", category: str = "其他",
+                  reply_to_sealed: str = "", reply_thread: str = "", excerpt: str = "", category: str = "其他",
                   suggested_department: str = "", suggested_confidence: float | None = None,
                   actor: str = "citizen") -> Case:
         """Open a case with a fresh tracking number (TS + YYMMDD + 4 digits) and its deadline.
 
         ``description``, ``location`` and ``excerpt`` must already be masked; ``contact_phone``
-        (E.164) and ``reply_to`` (the channel's address of the citizen) are sealed here.
+        (E.164) and ``reply_to`` (the channel's address of the citizen) are sealed here;
+        ``reply_to_sealed`` is an address a channel sealed already (the mailbox's), kept as is.
         """
         kind = CaseKind(kind)
         for _ in range(20):
@@ -242,7 +243,8 @@ class CaseDesk(SessionBacked):
                         contact_sealed=self.sealer.seal(contact_phone), channel=channel, sender_hash=sender_hash,
                         status=S.received.value, created_at=now, updated_at=now, history=[],
                         due_at=due_at_for(kind, now, self.rules), reply_channel=channel,
-                        reply_to=self.sealer.seal(reply_to), reply_thread=reply_thread[:300], excerpt=excerpt,
+                        reply_to=reply_to_sealed or self.sealer.seal(reply_to), reply_thread=reply_thread[:300],
+                        excerpt=excerpt,
                         suggested_department=suggested_department, suggested_confidence=suggested_confidence)
                     s.add(case)
                     s.flush()
@@ -295,7 +297,8 @@ class CaseDesk(SessionBacked):
         if f.overdue:
             q = q.where(Case.status.in_(open_codes), Case.due_at < now)
         if f.due_today:
-            today_end = dt.datetime.combine(now.astimezone(CITY_TZ).date(), dt.time(23, 59, 59), tzinfo=CITY_TZ)
+            today_end = dt.datetime.combine(now.astimezone(CITY_TZ).date(), dt.time(23, 59, 59),
+                                            tzinfo=CITY_TZ).astimezone(dt.timezone.utc)  # SQLite keeps no zone
             q = q.where(Case.status.in_(open_codes), Case.due_at <= today_end, Case.due_at >= now)
         finished = Case.status.in_([S.closed.value, S.done.value, S.replied.value])
         q = q.order_by(finished, Case.due_at.is_(None), Case.due_at, Case.created_at).limit(f.limit)
@@ -420,7 +423,7 @@ class CaseDesk(SessionBacked):
         today = now.astimezone(CITY_TZ).date()
         monday = today - dt.timedelta(days=today.weekday())
         starts = [monday - dt.timedelta(weeks=i) for i in range(weeks - 1, -1, -1)]
-        since = dt.datetime.combine(starts[0], dt.time(), tzinfo=CITY_TZ)
+        since = dt.datetime.combine(starts[0], dt.time(), tzinfo=CITY_TZ).astimezone(dt.timezone.utc)
         with self.factory() as s:
             rows = list(s.execute(select(Case.department_id, Case.created_at).where(Case.created_at >= since)))
             answered = list(s.execute(select(Case.created_at, Case.replied_at, Case.due_at)
@@ -497,4 +500,4 @@ class CaseDesk(SessionBacked):
 
 
 def _aware(value: dt.datetime) -> dt.datetime:
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)

@@ -52,6 +52,7 @@ from channels.pull import Backoff, CoreGate, PullSettings
 from channels.state import ChannelState, Claim
 from channels.state_redis import make_channel_state
 from common.identity import hash_sender
+from common.sealing import Sealer, sealer_from_env
 
 log = logging.getLogger(__name__)
 
@@ -171,6 +172,7 @@ class MailWorker:
         self._seen: set[str] = set()
         self._stop = threading.Event()
         self.on_result: Callable[[str, MailResult], None] | None = None
+        self._sealer: Sealer | None = None
 
     # -- connection ------------------------------------------------------------------------
     def connect(self) -> IMAPClient:
@@ -351,8 +353,11 @@ class MailWorker:
             return self._reply(client, uid, key, message_id, parsed, rendered, 0)
 
         conversation = conversation_id(parsed.from_address)
-        # Where a later notice (a case's reply) reaches the writer: the address and this letter's thread.
-        reply = {"reply_to": parsed.from_address, "thread": parsed.message_id}
+        # Where a later notice (a case's reply) reaches the writer: the address, sealed (the core never
+        # sees it in clear), and this letter's thread.
+        if self._sealer is None:
+            self._sealer = sealer_from_env()
+        reply = {"reply_to_sealed": self._sealer.seal(parsed.from_address), "thread": parsed.message_id}
         answers = self._ask_core(key, message_id, conversation, questions, reply)
         apologised = False
         if len(answers) < len(questions):

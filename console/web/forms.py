@@ -122,7 +122,7 @@ class UserForm(FlaskForm):
     username = StringField("用户名", validators=[DataRequired(), Length(min=3, max=64)])
     display_name = StringField("姓名", validators=[Optional(), Length(max=100)])
     role = SelectField("角色", choices=choices(ROLE_CHOICES))
-    department = SelectField("所属部门（承办人必选）", choices=department_choices, validate_choice=True)
+    department = SelectField("所属部门（承办人必选）", choices=department_choices, default="")
     password = PasswordField("初始密码", validators=[DataRequired(), Length(min=10, max=200)])
 
 
@@ -131,7 +131,7 @@ class UserEditForm(FlaskForm):
 
     display_name = StringField("姓名", validators=[Optional(), Length(max=100)])
     role = SelectField("角色", choices=choices(ROLE_CHOICES))
-    department = SelectField("所属部门（承办人必选）", choices=department_choices, validate_choice=True)
+    department = SelectField("所属部门（承办人必选）", choices=department_choices, default="")
     active = BooleanField("启用")
     password = PasswordField("重设密码（留空不改）", validators=[Optional(), Length(min=10, max=200)])
 

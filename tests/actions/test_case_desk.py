@@ -129,3 +129,23 @@ def test_leaving_a_message_by_sms_uses_the_senders_number(stores, dispatcher, do
 def test_nothing_to_leave_is_explained(stores, dispatcher, domain):
     run(ActionLeaveMessage(stores), dispatcher, make_tracker("", slots={"leave_message_text": ""}), domain)
     assert responses(dispatcher) == ["utter_leave_message_nothing"]
+
+
+def test_a_letter_keeps_the_address_the_mailbox_sealed_and_its_thread(stores, dispatcher, domain, desk):
+    from rasa_sdk import Tracker
+
+    sealed = desk.sealer.seal("writer@example.org")
+    meta = {"reply_to_sealed": sealed, "thread": "<letter-1@example.org>"}
+    parse = {"text": "公园里的健身器材坏了很久，请问归哪个部门管", "intent": {"name": "ask_service_guide"},
+             "entities": [], "metadata": meta}
+    mail = Tracker(sender_id="mail-abc", slots={}, latest_message=parse,
+                   events=[{"event": "user", "text": parse["text"], "input_channel": "mail", "parse_data": parse}],
+                   paused=False, followup_action=None, active_loop={}, latest_action_name="action_listen")
+    from actions.faq import ActionAnswerFaq
+
+    run(ActionAnswerFaq(stores), dispatcher, mail, domain)
+    assert responses(dispatcher)[-1] == "utter_message_left"
+    case = desk.get(dispatcher.messages[-1]["number"])
+    contact = desk.contact(case)
+    assert contact.address == "writer@example.org" and contact.thread == "<letter-1@example.org>"
+    assert contact.channel == "mail"

@@ -203,3 +203,16 @@ def test_migration_matches_the_case_desk_models(db_url):
         diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
     engine.dispose()
     assert diff == []
+
+
+def test_due_today_is_the_citys_day(desk):
+    today, tomorrow, late = open_case(desk), open_case(desk), open_case(desk)
+    moments = {today.number: dt.datetime(2026, 12, 2, 23, 30, tzinfo=CITY_TZ),
+               tomorrow.number: dt.datetime(2026, 12, 3, 0, 30, tzinfo=CITY_TZ),
+               late.number: dt.datetime(2026, 12, 2, 9, 0, tzinfo=CITY_TZ)}
+    with desk.factory() as s, s.begin():
+        for number, due in moments.items():
+            s.get(Case, number).due_at = due.astimezone(dt.timezone.utc)  # stored in UTC, as due_at_for does
+    now = dt.datetime(2026, 12, 2, 10, 0, tzinfo=CITY_TZ).astimezone(dt.timezone.utc)
+    assert [c.number for c in desk.queue(QueueFilter(due_today=True), now=now)] == [today.number]
+    assert [c.number for c in desk.queue(QueueFilter(overdue=True), now=now)] == [late.number]
