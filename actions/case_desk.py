@@ -43,6 +43,14 @@ RATING_WORDS = (("不满意", "dissatisfied"), ("不太满意", "dissatisfied"),
                 ("差", "dissatisfied"), ("基本满意", "mostly"), ("还行", "mostly"), ("一般", "mostly"),
                 ("还可以", "mostly"), ("满意", "satisfied"), ("很好", "satisfied"))
 MIN_MESSAGE_CHARS = 4
+EXCERPT_MESSAGES = 8  # the citizen's latest messages kept (masked) with a case for staff
+
+
+def conversation_excerpt(tracker: Tracker, limit: int = EXCERPT_MESSAGES) -> str:
+    """The citizen's latest typed messages, PII masked, one a line (button payloads left out)."""
+    said = [str(e.get("text") or "") for e in tracker.events if e.get("event") == "user"]
+    said = [t.strip() for t in said if t.strip() and not t.startswith("/")]
+    return "\n".join(mask_pii(t)[:300] for t in said[-limit:])[:2000]
 
 
 def desk_of(stores: Stores) -> CaseDesk:
@@ -230,7 +238,7 @@ async def leave_message(action: CitizenAction, dispatcher: CollectingDispatcher,
     desk = desk_of(action.stores)
     case = await action.blocking(
         desk.open_case, description=mask_pii(text)[:2000], kind=detect_kind(text, CaseKind.inquiry),
-        channel=channel, sender_hash=sender_of(tracker), contact_phone=phone, excerpt=mask_pii(text)[:500],
+        channel=channel, sender_hash=sender_of(tracker), contact_phone=phone, excerpt=conversation_excerpt(tracker),
         category="咨询", **reply.case_fields())
     dispatcher.utter_message(response="utter_message_left", number=case.number,
                              number_spoken=spoken_digits(case.number), due_date=due_date(case.due_at),

@@ -10,7 +10,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.base import CitizenAction, CitizenFormValidation, channel_of, sender_of
-from actions.case_desk import desk_of, due_date, reply_address
+from actions.case_desk import conversation_excerpt, desk_of, due_date, reply_address
 from actions.rating import ask_rating
 from actions.services.letters import find_location, find_phone
 from actions.services.people import declines, fold, spoken_digits
@@ -96,7 +96,7 @@ class ActionCreateCase(CitizenAction):
         case = await self.blocking(
             desk.open_case, description=mask_pii(text), location=mask_pii(tracker.get_slot("complaint_location") or ""),
             contact_phone="" if phone in (None, "none") else phone, channel=channel_of(tracker),
-            sender_hash=sender_of(tracker), kind=kind, category=categorize(text), excerpt=mask_pii(text)[:500],
+            sender_hash=sender_of(tracker), kind=kind, category=categorize(text), excerpt=conversation_excerpt(tracker),
             **reply_address(tracker).case_fields())
         dispatcher.utter_message(response="utter_case_created", number=case.number,
                                  number_spoken=spoken_digits(case.number), kind_text=CASE_KIND_LABELS[kind],

@@ -149,3 +149,14 @@ def test_a_letter_keeps_the_address_the_mailbox_sealed_and_its_thread(stores, di
     contact = desk.contact(case)
     assert contact.address == "writer@example.org" and contact.thread == "<letter-1@example.org>"
     assert contact.channel == "mail"
+
+
+def test_the_excerpt_keeps_the_citizens_typed_messages_masked():
+    from actions.case_desk import conversation_excerpt
+
+    tracker = make_tracker("我的电话是13900001234，路灯坏了")
+    tracker.events.insert(0, {"event": "user", "text": "/leave_message"})
+    tracker.events.insert(0, {"event": "user", "text": "你好"})
+    excerpt = conversation_excerpt(tracker)
+    assert excerpt.splitlines()[0] == "你好" and "/leave_message" not in excerpt
+    assert "13900001234" not in excerpt and "路灯坏了" in excerpt
