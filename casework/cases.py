@@ -386,6 +386,19 @@ class CaseDesk(SessionBacked):
         return Contact(phone=phone, channel=case.reply_channel or case.channel,
                        address=self.sealer.unseal(case.reply_to), thread=case.reply_thread)
 
+    def notice_args(self, case: Case) -> dict[str, Any]:
+        """What a reply notice needs beyond ``(case, reply_text)``: where and in which thread it goes.
+
+        For wiring ``notify`` to the outbox, e.g.
+        ``notify=lambda case, text: case_replied(case, text, **desk.notice_args(case))``.
+        """
+        contact = self.contact(case)
+        with self.factory() as s:
+            replies = s.scalar(select(func.count()).select_from(CaseReply)
+                               .where(CaseReply.case_number == case.number)) or 0
+        return {"recipient": contact.address or contact.phone, "thread": contact.thread,
+                "department": department_names().get(case.department_id, ""), "reply_no": int(replies)}
+
     # ------------------------------------------------------------ templates
     def templates(self, department_id: str | None = None) -> list[ReplyTemplate]:
         """Active reply templates usable by ``department_id`` (shared ones included); all when None."""

@@ -216,3 +216,13 @@ def test_due_today_is_the_citys_day(desk):
     now = dt.datetime(2026, 12, 2, 10, 0, tzinfo=CITY_TZ).astimezone(dt.timezone.utc)
     assert [c.number for c in desk.queue(QueueFilter(due_today=True), now=now)] == [today.number]
     assert [c.number for c in desk.queue(QueueFilter(overdue=True), now=now)] == [late.number]
+
+
+def test_notice_args_tell_where_a_reply_goes(desk):
+    case = open_case(desk, channel="mail", reply_to="writer@example.org", reply_thread="<l1@example.org>")
+    desk.assign(case.number, "transport", actor="d")
+    seen: list[dict[str, Any]] = []
+    desk.notify = lambda c, text: seen.append(desk.notice_args(c))
+    desk.reply(case.number, "已答复", actor="h")
+    assert seen == [{"recipient": "writer@example.org", "thread": "<l1@example.org>", "department": "交通运输",
+                     "reply_no": 1}]
