@@ -65,6 +65,7 @@ ALLOWED: dict[str, frozenset[CaseStatus]] = {
 
 Notify = Callable[[Case, str], None]
 OnRoute = Callable[[str, str, str, str], None]
+Suggest = Callable[[str, str], tuple[str, float]]
 
 
 class CaseError(ValueError):
@@ -194,15 +195,19 @@ class CaseDesk(SessionBacked):
         sealer: seals contact details; defaults to :func:`common.sealing.sealer_from_env` (lazily).
         notify: ``(case, reply_text) -> None``, called after a reply is committed.
         on_route: ``(text, suggested_dept, chosen_dept, actor) -> None``, called after staff assign.
+        suggest: ``(text, location) -> (department_id, confidence)``, asked when a case opens without
+            a suggested department (the router; a failure leaves the suggestion empty).
         rules: the case rules; defaults to ``case_rules.yml``.
     """
 
     def __init__(self, factory: sessionmaker[Session] | None = None, *, sealer: Sealer | None = None,
-                 notify: Notify | None = None, on_route: OnRoute | None = None, rules: CaseRules | None = None):
+                 notify: Notify | None = None, on_route: OnRoute | None = None, suggest: Suggest | None = None,
+                 rules: CaseRules | None = None):
         super().__init__(factory)
         self._sealer = sealer
         self.notify = notify
         self.on_route = on_route
+        self.suggest = suggest
         self._rules = rules
 
     @property
@@ -232,6 +237,11 @@ class CaseDesk(SessionBacked):
         ``reply_to_sealed`` is an address a channel sealed already (the mailbox's), kept as is.
         """
         kind = CaseKind(kind)
+        if not suggested_department and self.suggest is not None:
+            try:
+                suggested_department, suggested_confidence = self.suggest(description, location)
+            except Exception:  # routing is advice: a case opens without it
+                log.exception("department suggestion failed")
         for _ in range(20):
             number = "TS" + city_now().strftime("%y%m%d") + f"{secrets.randbelow(10_000):04d}"
             now = utcnow()

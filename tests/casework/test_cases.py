@@ -226,3 +226,15 @@ def test_notice_args_tell_where_a_reply_goes(desk):
     desk.reply(case.number, "已答复", actor="h")
     assert seen == [{"recipient": "writer@example.org", "thread": "<l1@example.org>", "department": "交通运输",
                      "reply_no": 1}]
+
+
+def test_a_router_suggests_the_department_when_a_case_opens(desk):
+    desk.suggest = lambda text, location: ("environment", 0.9) if "排污" in text else ("transport", 0.4)
+    assert open_case(desk, description="工厂夜里偷偷排污").suggested_department == "environment"
+
+    def broken(text: str, location: str) -> tuple[str, float]:
+        raise RuntimeError("model missing")
+
+    desk.suggest = broken
+    case = open_case(desk)
+    assert case.suggested_department == "" and case.status == "received"
