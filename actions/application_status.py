@@ -10,6 +10,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.base import CitizenAction, CitizenFormValidation, client_of, sender_of
+from actions.case_desk import desk_of, show_case
 from actions.rating import ask_rating
 from actions.services.people import parse_application_no, parse_last4, spoken_digits
 from actions.wording import history_line, word
@@ -111,11 +112,8 @@ class ActionCheckStatus(CitizenAction):
             dispatcher.utter_message(response="utter_verification_failed_final")
             return done
         if number.startswith("TS"):
-            history = "\n".join(history_line(h["at"], status_label(h["status"]), h.get("note", ""))
-                                for h in record.history)
-            dispatcher.utter_message(response="utter_case_status", number=number,
-                                     status_text=status_label(record.status), history=history)
-            service_id = None
+            rating = await self.blocking(show_case, dispatcher, tracker, domain, desk_of(self.stores), record)
+            return [*done, *(rating or ask_rating(dispatcher, tracker, domain, "status")), SlotSet("service", None)]
         else:
             svc = await self.blocking(self.stores.knowledge.get_service, record.service_id)
             history = "\n".join(history_line(e.at, status_label(e.status), e.note) for e in record.events)

@@ -10,12 +10,15 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.base import CitizenAction, CitizenFormValidation, channel_of, sender_of
+from actions.case_desk import conversation_excerpt, desk_of, due_date, reply_address
 from actions.rating import ask_rating
 from actions.services.letters import find_location, find_phone
 from actions.services.people import declines, fold, spoken_digits
 from actions.wording import word
+from casework.cases import detect_kind
 from common.identity import normalize_cn_phone
 from common.pii import mask_pii
+from common.status import CASE_KIND_LABELS, CaseKind
 
 MIN_DESCRIPTION_CHARS = 8
 # Channels whose messages are letters: the complaint is taken in one turn (see validate_complaint_text).
@@ -88,14 +91,15 @@ class ActionCreateCase(CitizenAction):
     async def handle(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
         text = tracker.get_slot("complaint_text") or ""
         phone = tracker.get_slot("contact_phone")
-        kind = "suggestion" if "建议" in text else "complaint"
+        kind = detect_kind(text, CaseKind.complaint)
+        desk = desk_of(self.stores)
         case = await self.blocking(
-            self.stores.casework.create_case, description=mask_pii(text),
-            location=mask_pii(tracker.get_slot("complaint_location") or ""),
+            desk.open_case, description=mask_pii(text), location=mask_pii(tracker.get_slot("complaint_location") or ""),
             contact_phone="" if phone in (None, "none") else phone, channel=channel_of(tracker),
-            sender_hash=sender_of(tracker), kind=kind, category=categorize(text))
+            sender_hash=sender_of(tracker), kind=kind, category=categorize(text), excerpt=conversation_excerpt(tracker),
+            **reply_address(tracker).case_fields())
         dispatcher.utter_message(response="utter_case_created", number=case.number,
-                                 number_spoken=spoken_digits(case.number),
-                                 kind_text="建议" if kind == "suggestion" else "投诉")
+                                 number_spoken=spoken_digits(case.number), kind_text=CASE_KIND_LABELS[kind],
+                                 days=desk.rules.working_days(kind), due_date=due_date(case.due_at))
         return [SlotSet("complaint_text", None), SlotSet("complaint_location", None), SlotSet("contact_phone", None),
                 SlotSet("requested_slot", None), *ask_rating(dispatcher, tracker, domain, "complaint")]

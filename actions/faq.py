@@ -12,6 +12,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.base import CitizenAction, channel_of, sender_of, user_text
+from actions.case_desk import LETTER_CHANNELS, leave_message
 from actions.closed_question import ask, ask_from_domain
 from actions.live_offer import offer_human, previous_bot_response
 from actions.services.closed_question import EXPECT_CHOICE, EXPECT_YES_NO, make_question
@@ -37,6 +38,7 @@ FOLLOW_UP_COVERAGE = 0.34
 SHORT_UNCLEAR_CHARS = 4
 # "不用" to the offer of a person: the usual "anything else?" (rule: deny outside a form).
 DECLINE_PAYLOAD = "/deny"
+LEAVE_MESSAGE_PAYLOAD = "/leave_message"  # "好的" to "留言给相关部门？" leaves the message
 
 
 def latest_entity(tracker: Tracker, name: str) -> str | None:
@@ -95,8 +97,11 @@ class ActionAnswerFaq(CitizenAction):
         if plan.kind == "choose":
             return [*await self._ask_which(dispatcher, plan.hits), SlotSet("pending_question", text[:500])]
         dispatcher.utter_message(response="utter_faq_no_answer")
-        offer = ask_from_domain(dispatcher, tracker, domain, "utter_offer_human", EXPECT_YES_NO, no=DECLINE_PAYLOAD)
-        return [*offer, SlotSet("pending_question", None)]
+        if channel_of(tracker) in LETTER_CHANNELS:  # a letter is one-shot: it becomes a case at once
+            return [*await leave_message(self, dispatcher, tracker, text), SlotSet("pending_question", None)]
+        offer = ask_from_domain(dispatcher, tracker, domain, "utter_offer_leave_message", EXPECT_CHOICE,
+                                yes=LEAVE_MESSAGE_PAYLOAD, no=DECLINE_PAYLOAD)
+        return [*offer, SlotSet("pending_question", None), SlotSet("leave_message_text", text[:2000])]
 
     def _thresholds(self) -> Thresholds:
         settings = self.stores.settings

@@ -17,6 +17,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.base import CitizenAction, channel_of, sender_of, user_text
+from actions.case_desk import RATING_CONTEXT, record_case_rating
 from actions.closed_question import ask, domain_buttons
 from actions.faq import latest_entity
 from actions.live_offer import offer_human
@@ -90,6 +91,8 @@ class ActionRecordRating(CitizenAction):
         return "action_record_rating"
 
     async def handle(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
+        if tracker.get_slot("rating_context") == RATING_CONTEXT:  # 满意/基本满意/不满意 of a case reply
+            return await record_case_rating(self, dispatcher, tracker)
         score = parse_rating(latest_entity(tracker, "rating"), user_text(tracker))
         if score is None:
             dispatcher.utter_message(response="utter_rating_not_understood")

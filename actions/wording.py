@@ -18,7 +18,7 @@ from common.clock import CITY_TZ
 
 WORDING_FILE = Path(__file__).resolve().parent / "config" / "wording.yml"
 KEYS = ("status_history_line", "timestamp", "default_next_step", "unnamed_service", "general_service",
-        "no_online_service", "place_in_letter")
+        "no_online_service", "place_in_letter", "case_unassigned", "due_date")
 
 
 @lru_cache(maxsize=1)

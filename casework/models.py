@@ -17,6 +17,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     Enum,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -115,7 +116,23 @@ class Case(Base):
     status: Mapped[str] = mapped_column(String(32), default="received")
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
-    history: Mapped[list[Any]] = mapped_column(JSON, default=list)  # [{at, status, note}]
+    history: Mapped[list[Any]] = mapped_column(JSON, default=list)  # [{at, status, note}] (before the case desk)
+    # The case desk (migration 0005; see casework.cases): routing, deadline, reply address, rating.
+    department_id: Mapped[str] = mapped_column(String(64), default="", index=True)
+    suggested_department: Mapped[str] = mapped_column(String(64), default="")
+    suggested_confidence: Mapped[float | None] = mapped_column(Float, nullable=True)
+    assignee: Mapped[str] = mapped_column(String(64), default="")
+    due_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True, index=True)
+    contact_sealed: Mapped[str] = mapped_column(Text, default="")  # phone, sealed (common.sealing)
+    reply_channel: Mapped[str] = mapped_column(String(32), default="")
+    reply_to: Mapped[str] = mapped_column(Text, default="")  # sealed: chat id, phone or mail address
+    reply_thread: Mapped[str] = mapped_column(String(300), default="")  # mail Message-ID to answer in
+    excerpt: Mapped[str] = mapped_column(Text, default="")  # masked conversation excerpt
+    replied_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    closed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    rating: Mapped[str] = mapped_column(String(16), default="")  # satisfied | mostly | dissatisfied
+    rated_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    reopen_count: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class UnansweredQuestion(Base):

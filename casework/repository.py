@@ -34,7 +34,7 @@ from casework.models import (
 )
 from casework.notices import application_status_changed
 from casework.outbox import Outbox
-from common.clock import CITY_TZ, city_now, city_today
+from common.clock import CITY_TZ, city_today
 from common.status import ApplicationStatus
 from knowledge.db import SessionBacked, session_scope
 from knowledge.models import utcnow
@@ -191,23 +191,13 @@ class CaseworkRepository(SessionBacked):
             return s.get(Case, number.upper())
 
     def create_case(self, *, description: str, location: str, contact_phone: str, channel: str,
-                    sender_hash: str, kind: str = "complaint", category: str = "其他") -> Case:
-        """Open a case with a fresh tracking number (see :func:`new_case_number`)."""
-        for _ in range(20):
-            number = new_case_number()
-            try:
-                with session_scope(self.factory) as s:
-                    case = Case(number=number, kind=kind, category=category, description=description,
-                                location=location, contact_phone=contact_phone,
-                                phone_last4=contact_phone[-4:] if contact_phone else "",
-                                channel=channel, sender_hash=sender_hash, status="received",
-                                history=[{"at": utcnow().isoformat(), "status": "received", "note": "已受理"}])
-                    s.add(case)
-                    s.flush()
-                    return case
-            except IntegrityError:
-                continue
-        raise RuntimeError("could not allocate a case number")
+                    sender_hash: str, kind: str = "complaint", category: str = "其他", **extra: Any) -> Case:
+        """Open a case with a fresh tracking number; see :meth:`casework.cases.CaseDesk.open_case`."""
+        from casework.cases import CaseDesk
+
+        return CaseDesk(self.factory).open_case(description=description, location=location, kind=kind,
+                                                channel=channel, sender_hash=sender_hash,
+                                                contact_phone=contact_phone, category=category, **extra)
 
     def record_verification(self, sender_hash: str, subject: str, success: bool) -> None:
         """Remember one identity check."""
@@ -334,18 +324,6 @@ class CaseworkRepository(SessionBacked):
                                   next_step=row.get("next_step", ""),
                                   submitted_at=events[0].at if events else utcnow(), events=events))
             return len(data.get("applications") or [])
-
-
-CASE_NUMBER_RANDOM_DIGITS = 8
-
-
-def new_case_number() -> str:
-    """A case tracking number: TS + YYMMDD + 8 random digits (14 digits, read out like a phone number).
-
-    A hundred million numbers a day, so guessing one that exists is hopeless under the
-    identity-check lockouts; numbers issued before (TS + YYMMDD + 4 digits) stay valid.
-    """
-    return "TS" + city_now().strftime("%y%m%d") + f"{secrets.randbelow(10 ** CASE_NUMBER_RANDOM_DIGITS):08d}"
 
 
 def new_booking_ref() -> str:

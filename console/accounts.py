@@ -34,7 +34,17 @@ def check_password_policy(password: str) -> None:
 def _public(user: StaffUser) -> dict[str, object]:
     """What the audit trail keeps of an account (never the hash)."""
     return {"username": user.username, "display_name": user.display_name, "role": str(user.role.value),
-            "active": user.active}
+            "active": user.active, "department_id": user.department_id or ""}
+
+
+def _check_department(role: Role, department_id: str) -> None:
+    """A handler belongs to a known department; a department id must be known."""
+    from casework.departments import department_names
+
+    if department_id and department_id not in department_names():
+        raise AccountError(f"部门无效：{department_id}")
+    if role is Role.handler and not department_id:
+        raise AccountError("承办人账号必须选择所属部门")
 
 
 class AccountRepository(SessionBacked):
@@ -65,7 +75,7 @@ class AccountRepository(SessionBacked):
             return list(s.scalars(select(StaffUser).order_by(StaffUser.username)))
 
     def create(self, username: str, password: str, role: Role | str, *, actor: str,
-               display_name: str = "") -> StaffUser:
+               display_name: str = "", department_id: str = "") -> StaffUser:
         """Create an account; audited. Raises AccountError for a bad name, weak password or duplicate."""
         username = username.strip()
         if not USERNAME_RE.match(username):
@@ -75,11 +85,13 @@ class AccountRepository(SessionBacked):
             role = Role(role)
         except ValueError:
             raise AccountError(f"角色无效：{role}") from None
+        _check_department(role, department_id)
         if self.by_username(username) is not None:
             raise AccountError(f"用户名已存在：{username}")
         with session_scope(self.factory) as s:
             user = StaffUser(username=username, display_name=display_name.strip()[:100] or username,
-                             password_hash=generate_password_hash(password), role=role, active=True, auth_epoch=1)
+                             password_hash=generate_password_hash(password), role=role, active=True, auth_epoch=1,
+                             department_id=department_id)
             s.add(user)
             s.flush()
             s.add(AuditEntry(actor=actor, action="create", entity_type="staff_user", entity_id=str(user.id),
@@ -108,7 +120,8 @@ class AccountRepository(SessionBacked):
                 user.auth_epoch += 1
 
     def update(self, user_id: int, *, actor: str, role: Role | str | None = None, active: bool | None = None,
-               password: str | None = None, display_name: str | None = None) -> StaffUser:
+               password: str | None = None, display_name: str | None = None,
+               department_id: str | None = None) -> StaffUser:
         """Change an account; any change signs it out everywhere. Audited (the hash never is)."""
         if password is not None:
             check_password_policy(password)
@@ -128,6 +141,9 @@ class AccountRepository(SessionBacked):
                 user.display_name = display_name.strip()[:100] or user.username
             if password is not None:
                 user.password_hash = generate_password_hash(password)
+            if department_id is not None:
+                user.department_id = department_id
+            _check_department(user.role, user.department_id or "")
             after = _public(user)
             if before == after and password is None:
                 return user

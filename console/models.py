@@ -23,6 +23,8 @@ class Role(enum.StrEnum):
     reviewer = "reviewer"
     admin = "admin"
     agent = "agent"  # live agents (转人工): the agent queue; reads the knowledge base
+    dispatcher = "dispatcher"  # 派单员: sees every case and routes it
+    handler = "handler"  # works the cases of their department
 
 
 class StaffUser(Base):
@@ -43,6 +45,7 @@ class StaffUser(Base):
     auth_epoch: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     last_login_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    department_id: Mapped[str] = mapped_column(String(64), default="")  # casework.departments id (case desk)
 
 
 class ProposalStatus(enum.StrEnum):

@@ -191,14 +191,15 @@ def _read_new_password(password_stdin: bool) -> str:
     return click.prompt("Password", hide_input=True, confirmation_prompt=True)
 
 
-def _create_account(username: str, role: str, display_name: str, password_stdin: bool) -> None:
+def _create_account(username: str, role: str, display_name: str, password_stdin: bool,
+                    department: str = "") -> None:
     from console.accounts import AccountError, AccountRepository
     from knowledge.migrate import upgrade
 
     upgrade()
     try:
         user = AccountRepository().create(username, _read_new_password(password_stdin), role, actor="cli",
-                                          display_name=display_name)
+                                          display_name=display_name, department_id=department)
     except AccountError as exc:
         click.echo(f"error: {exc}", err=True)
         raise SystemExit(1) from None
@@ -220,9 +221,11 @@ def create_admin(username: str, display_name: str, password_stdin: bool) -> None
 
 @main.command("create-user")
 @click.option("--username", required=True)
-@click.option("--role", type=click.Choice(["editor", "reviewer", "admin", "agent"]), required=True)
+@click.option("--role", type=click.Choice(["editor", "reviewer", "admin", "dispatcher", "handler", "agent"]),
+              required=True)
+@click.option("--department", default="", help="Department id (casework/departments.yml); required for a handler.")
 @click.option("--display-name", default="")
 @click.option("--password-stdin", is_flag=True, help="Read the password from the first line of stdin.")
-def create_user(username: str, role: str, display_name: str, password_stdin: bool) -> None:
+def create_user(username: str, role: str, department: str, display_name: str, password_stdin: bool) -> None:
     """Create a staff console account with ROLE (password as for create-admin)."""
-    _create_account(username, role, display_name, password_stdin)
+    _create_account(username, role, display_name, password_stdin, department)

@@ -53,6 +53,7 @@ from channels.pull import Backoff, CoreGate, PullSettings
 from channels.state import ChannelState, Claim
 from channels.state_redis import make_channel_state
 from common.identity import hash_sender
+from common.sealing import Sealer, sealer_from_env
 
 log = logging.getLogger(__name__)
 
@@ -175,6 +176,7 @@ class MailWorker:
         if not settings.trusted_authserv_ids:
             log.warning("mail: MAIL_TRUSTED_AUTHSERV_ID is not set: senders are not authenticated "
                         "(forged From addresses would get replies; required in the production profile)")
+        self._sealer: Sealer | None = None
 
     # -- connection ------------------------------------------------------------------------
     def connect(self) -> IMAPClient:
@@ -361,7 +363,12 @@ class MailWorker:
             return self._reply(client, uid, key, message_id, parsed, rendered, 0)
 
         conversation = conversation_id(parsed.from_address)
-        answers = self._ask_core(key, message_id, conversation, questions)
+        # Where a later notice (a case's reply) reaches the writer: the address, sealed (the core never
+        # sees it in clear), and this letter's thread.
+        if self._sealer is None:
+            self._sealer = sealer_from_env()
+        reply = {"reply_to_sealed": self._sealer.seal(parsed.from_address), "thread": parsed.message_id}
+        answers = self._ask_core(key, message_id, conversation, questions, reply)
         apologised = False
         if len(answers) < len(questions):
             if not self._past_deadline(key, message_id):
@@ -398,7 +405,8 @@ class MailWorker:
         self._retry_at[key] = now + pause
         return False
 
-    def _ask_core(self, key: str, message_id: str, conversation: str, questions: list[str]) -> list[Answer]:
+    def _ask_core(self, key: str, message_id: str, conversation: str, questions: list[str],
+                  metadata: dict[str, str] | None = None) -> list[Answer]:
         """Each question to the core in turn, resuming from answers stored before a restart.
 
         Returns the answers so far: fewer than ``questions`` when the core became unavailable.
@@ -411,7 +419,7 @@ class MailWorker:
             question = questions[index]
             text = digit_choice(question, options) or question
             inbound = InboundMessage(channel=CHANNEL, sender_id=conversation, text=text,
-                                     message_id=f"{message_id}#{index + 1}")
+                                     message_id=f"{message_id}#{index + 1}", metadata=dict(metadata or {}))
             started = time.monotonic()
             try:
                 raw = self.core.send_raw(inbound)

@@ -48,6 +48,7 @@ def _blueprints() -> list[Any]:
         agents,
         audit,
         auth,
+        cases,
         casework,
         dashboard,
         faqs,
@@ -59,7 +60,7 @@ def _blueprints() -> list[Any]:
     )
 
     return [auth.bp, faqs.bp, services.bp, inbox.bp, transfer.bp, audit.bp, users.bp, dashboard.bp, casework.bp,
-            routing.bp, agents.bp]
+            routing.bp, agents.bp, cases.bp]
 
 
 def _login_key() -> str:

@@ -9,9 +9,12 @@ from typing import Any
 import yaml
 from flask import Blueprint, current_app, render_template
 
+from casework.cases import load_rules
+from casework.departments import department_names
 from common.calendar import calendar_notice
 from common.clock import city_today
 from console.stats import build_dashboard, tracker_db_url
+from console.web.cases import case_desk
 from console.web.charts import day_chart, hbar_chart
 from console.web.deps import factory, knowledge_repo, workflow
 from console.web.security import requires
@@ -51,10 +54,17 @@ def index() -> Any:
     charts["ratings"] = hbar_chart([(f"{k} 分", v) for k, v in sorted(data.ratings.items(), reverse=True)],
                                    "满意度评分分布")
     charts["handoffs"] = day_chart(data.days, {"转人工": data.handoffs}, "每日转人工次数")
+    cases = case_desk().stats()
+    names = department_names()
+    charts["cases"] = day_chart(cases.weeks, {names.get(d, "待派单"): v for d, v in cases.per_department_week.items()},
+                                "各部门每周新增工单（按周一标注）")
+    rated = [(label, cases.ratings.get(label, 0)) for label in load_rules().ratings.values()]
+    charts["case_ratings"] = hbar_chart(rated if any(n for _, n in rated) else [], "市民对答复的评价")
     wf = workflow()
     notice = calendar_notice(city_today(), booking_horizon_days())
     return render_template("staff/dashboard.html", data=data, charts=charts, queue=len(wf.review_queue()),
-                           expiring=len(wf.expiring()), calendar_notice=notice, velocity_alerts=velocity_alerts())
+                           expiring=len(wf.expiring()), calendar_notice=notice, velocity_alerts=velocity_alerts(),
+                           cases=cases)
 
 
 def velocity_alerts() -> list[dict[str, Any]]:

@@ -17,7 +17,15 @@ def choices(pairs: list[tuple[str, str]]) -> list[SelectChoice]:
     return [SelectChoice(value, label) for value, label in pairs]
 
 
-ROLE_CHOICES = [("editor", "编辑"), ("reviewer", "审核人"), ("admin", "管理员"), ("agent", "人工坐席")]
+ROLE_CHOICES = [("editor", "编辑"), ("reviewer", "审核人"), ("admin", "管理员"), ("dispatcher", "派单员"),
+                ("handler", "承办人"), ("agent", "人工坐席")]
+
+
+def department_choices(blank: str = "（无）") -> list[SelectChoice]:
+    """The departments of ``casework/departments.yml`` as select options, after a blank one."""
+    from casework.departments import load_departments
+
+    return [SelectChoice("", blank), *(SelectChoice(d.id, d.name) for d in load_departments())]
 
 
 class LoginForm(FlaskForm):
@@ -122,6 +130,7 @@ class UserForm(FlaskForm):
     username = StringField("用户名", validators=[DataRequired(), Length(min=3, max=64)])
     display_name = StringField("姓名", validators=[Optional(), Length(max=100)])
     role = SelectField("角色", choices=choices(ROLE_CHOICES))
+    department = SelectField("所属部门（承办人必选）", choices=department_choices, default="")
     password = PasswordField("初始密码", validators=[DataRequired(), Length(min=10, max=200)])
 
 
@@ -130,6 +139,7 @@ class UserEditForm(FlaskForm):
 
     display_name = StringField("姓名", validators=[Optional(), Length(max=100)])
     role = SelectField("角色", choices=choices(ROLE_CHOICES))
+    department = SelectField("所属部门（承办人必选）", choices=department_choices, default="")
     active = BooleanField("启用")
     password = PasswordField("重设密码（留空不改）", validators=[Optional(), Length(min=10, max=200)])
 
@@ -140,3 +150,35 @@ class ApplicationStatusForm(FlaskForm):
     status = SelectField("新状态", choices=choices(list(APPLICATION_STATUS_LABELS.items())))
     note = TextAreaField("说明（申请人可见）", validators=[DataRequired(), Length(max=1000)])
     next_step = StringField("下一步提示", validators=[Optional(), Length(max=500)])
+
+
+class CaseAssignForm(FlaskForm):
+    """Route a case to a department (dispatchers)."""
+
+    department = SelectField("承办部门", choices=lambda: department_choices("请选择部门")[1:], validate_choice=True)
+    note = StringField("派单说明", validators=[Optional(), Length(max=500)])
+
+
+class CaseReasonForm(FlaskForm):
+    """Return a case to the dispatcher, or reopen it: a reason is required."""
+
+    reason = TextAreaField("原因", validators=[DataRequired("请填写原因"), Length(max=1000)])
+
+
+class CaseCloseForm(FlaskForm):
+    """Close a case (a note is required when it was never answered)."""
+
+    note = StringField("办结说明", validators=[Optional(), Length(max=1000)])
+
+
+class CaseReplyForm(FlaskForm):
+    """The department's answer, as the citizen will read it."""
+
+    text = TextAreaField("答复内容（市民可见）", validators=[DataRequired("请填写答复内容"), Length(min=2, max=2000)])
+
+
+class ReplyTemplateForm(FlaskForm):
+    """A reusable reply text."""
+
+    title = StringField("模板名称", validators=[DataRequired(), Length(max=100)])
+    body = TextAreaField("模板内容", validators=[DataRequired(), Length(max=2000)])

@@ -16,10 +16,12 @@ F = TypeVar("F", bound=Callable[..., Any])
 ALL = frozenset({Role.editor, Role.reviewer, Role.admin})
 REVIEWERS = frozenset({Role.reviewer, Role.admin})
 ADMINS = frozenset({Role.admin})
+CASE_STAFF = frozenset({Role.dispatcher, Role.handler, Role.admin})  # the case desk (工单)
+DISPATCHERS = frozenset({Role.dispatcher, Role.admin})
 
 #: permission -> roles holding it. Every staff route names exactly one of these.
 PERMISSIONS: dict[str, frozenset[Role]] = {
-    "view": ALL | {Role.agent},  # read pages, previews, history, dashboard, bookings, applications
+    "view": ALL | CASE_STAFF | {Role.agent},  # read pages, previews, history, dashboard, bookings, applications
     "faq.edit": ALL,             # create / edit FAQs, submit and withdraw them
     "faq.review": REVIEWERS,     # approve / reject (never one's own work)
     "faq.manage": REVIEWERS,     # rollback, archive / restore
@@ -28,13 +30,18 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "transfer.export": ALL,
     "transfer.import": ADMINS,   # bulk import writes published content directly
     "casework.update": REVIEWERS,  # application status updates
-    "routing.manage": ADMINS,    # department router: agreement with staff, retrain (and dispatchers)
+    "routing.manage": DISPATCHERS,    # department router: agreement with staff, retrain (and dispatchers)
     "audit.view": ADMINS,
     "users.manage": ADMINS,
+    "cases.view": CASE_STAFF,    # the case queue and case pages (handlers: their department only)
+    "cases.work": CASE_STAFF,    # take up, reply, return (transfer), close, reopen; reveal a contact
+    "cases.route": DISPATCHERS,  # assign a case to a department
+    "cases.templates": CASE_STAFF,  # reusable reply texts (handlers: for their department)
     "agent.desk": frozenset({Role.agent, Role.admin}),  # the live agent queue (转人工)
 }
 
-ROLE_LABELS = {Role.editor: "编辑", Role.reviewer: "审核人", Role.admin: "管理员", Role.agent: "人工坐席"}
+ROLE_LABELS = {Role.editor: "编辑", Role.reviewer: "审核人", Role.admin: "管理员", Role.dispatcher: "派单员",
+               Role.handler: "承办人", Role.agent: "人工坐席"}
 
 
 class StaffPrincipal(UserMixin):
@@ -50,6 +57,7 @@ class StaffPrincipal(UserMixin):
         self.display_name = user.display_name or user.username
         self.role = Role(user.role)
         self.epoch = user.auth_epoch
+        self.department_id = user.department_id or ""
 
     def get_id(self) -> str:
         """Session id: ``<user id>.<auth epoch>``."""
@@ -58,6 +66,11 @@ class StaffPrincipal(UserMixin):
     def can(self, permission: str) -> bool:
         """Whether this staff member holds ``permission``."""
         return self.role in PERMISSIONS[permission]
+
+    @property
+    def case_scope(self) -> str | None:
+        """The one department whose cases this member sees (handlers), or None for all."""
+        return self.department_id if self.role is Role.handler else None
 
     @property
     def role_label(self) -> str:

@@ -76,15 +76,27 @@ def test_confident_search_hit_without_entity_is_answered(stores, dispatcher, dom
     assert slots_set(events)["service"] == "hk_macau_permit"
 
 
-def test_nothing_matches_records_the_question_masked_and_offers_a_human(stores, dispatcher, domain):
+def test_nothing_matches_records_the_question_masked_and_offers_a_message_or_a_human(stores, dispatcher, domain):
     tracker = make_tracker("我手机13900001234的宠物狗走丢了点算", "ask_service_guide", sender="citizen-1")
     events = run(ActionAnswerFaq(stores), dispatcher, tracker, domain)
-    assert responses(dispatcher) == ["utter_faq_no_answer", "utter_offer_human"]
-    offer = slots_set(events)["closed_question"]  # "需要帮您转人工服务吗？": yes hands over, no does not
-    assert offer["yes"] == "/request_human" and offer["no"] == "/deny"
+    assert responses(dispatcher) == ["utter_faq_no_answer", "utter_offer_leave_message"]
+    offer = slots_set(events)["closed_question"]  # 留言给相关部门 / 转人工 / 不用了: yes leaves the message
+    assert offer["yes"] == "/leave_message" and offer["no"] == "/deny"
+    assert [o["payload"] for o in offer["options"]] == ["/leave_message", "/request_human", "/deny"]
+    assert slots_set(events)["leave_message_text"] == "我手机13900001234的宠物狗走丢了点算"
     record = stores.casework.unanswered()[0]
     assert "13900001234" not in record.question and "139****1234" in record.question
     assert record.channel == "webchat" and record.sender_hash and record.sender_hash != "citizen-1"
+
+
+def test_a_letter_the_knowledge_base_cannot_answer_becomes_a_case(stores, dispatcher, domain):
+    from casework.cases import CaseDesk
+
+    tracker = make_tracker("我家的宠物狗走丢了，请问有什么部门可以帮忙寻找", "ask_service_guide", channel="mail")
+    run(ActionAnswerFaq(stores), dispatcher, tracker, domain)
+    assert responses(dispatcher) == ["utter_faq_no_answer", "utter_message_left"]
+    case = CaseDesk(stores.casework.factory).get(dispatcher.messages[1]["number"])
+    assert case.channel == "mail" and case.kind in ("inquiry", "help")
 
 
 def test_close_candidates_are_offered_as_buttons_and_the_choice_answers_the_pending_question(

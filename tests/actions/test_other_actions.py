@@ -126,7 +126,7 @@ def test_complaint_creates_a_case_with_masked_text_and_its_status_is_queryable(s
     assert slots_set(events)["rating_context"] == "complaint"
     dispatcher.messages.clear()
     check(stores, dispatcher, domain, number, "5678")
-    assert responses(dispatcher)[0] == "utter_case_status"
+    assert responses(dispatcher)[0] == "utter_case_status_desk"
 
 
 def test_handoff_is_recorded_and_ends_any_form(stores, dispatcher, domain):

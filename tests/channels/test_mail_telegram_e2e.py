@@ -95,11 +95,15 @@ def test_a_complaint_letter_gets_its_case_number_in_the_first_reply(
 
     engine = create_engine(live_core.db_url)  # where the action server writes cases
     with engine.connect() as conn:
-        case = conn.execute(text("SELECT description, location, channel, phone_last4 FROM cases WHERE number = :n"),
+        case = conn.execute(text("SELECT description, location, channel, phone_last4, kind, reply_thread, reply_to, "
+                                 "due_at FROM cases WHERE number = :n"),
                             {"n": number.group(1)}).one()
     engine.dispose()
     assert "施工" in case.description and case.location == "天河区体育西路某某小区东门" and case.channel == "mail"
     assert case.phone_last4 == "4321"
+    # The department's answer will reach the writer in this letter's thread (the address is sealed).
+    assert case.kind == "complaint" and case.reply_thread == "<c-1@example.cn>" and case.due_at is not None
+    assert case.reply_to and citizen not in case.reply_to
 
 
 # -- Telegram ------------------------------------------------------------------------------------

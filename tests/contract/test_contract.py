@@ -155,7 +155,8 @@ def test_every_closed_question_response_exists_with_options_for_its_channels():
     from tests.domain_files import domain
 
     responses = domain()["responses"]
-    for name in ("utter_offer_human", "utter_confirm_booking", "utter_ask_rating", "utter_rephrase_offer"):
+    for name in ("utter_offer_human", "utter_confirm_booking", "utter_ask_rating", "utter_rephrase_offer",
+                 "utter_offer_leave_message", "utter_ask_case_rating"):
         assert all(v.get("buttons") for v in responses[name]), name
     for name in ("utter_did_you_mean", "utter_which_service", "utter_choose_one"):
         assert name in responses

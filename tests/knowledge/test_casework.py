@@ -102,7 +102,11 @@ def test_case_numbers_and_history(casework):
     case = casework.create_case(description="路灯坏了", location="天河路", contact_phone="+8613900001234",
                                 channel="rest", sender_hash="abc")
     assert re.fullmatch(r"TS\d{14}", case.number) and case.phone_last4 == "1234"  # TS + YYMMDD + 8 random digits
-    assert casework.get_case(case.number.lower()).history[0]["status"] == "received"
+    stored = casework.get_case(case.number.lower())
+    assert stored.status == "received" and "13900001234" not in stored.contact_sealed + stored.contact_phone
+    from casework.cases import CaseDesk
+
+    assert [e.to_status for e in CaseDesk(casework.factory).events(case.number)] == ["received"]
 
 
 def test_verification_failures_are_counted_per_sender(casework):

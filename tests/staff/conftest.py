@@ -13,8 +13,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 PASSWORD = "correct-horse-battery"  # test-only, per-test databases
-USERS = {"editor": "editor", "editor2": "editor", "reviewer": "reviewer", "reviewer2": "reviewer", "admin": "admin", "agent": "agent",
-         "agent2": "agent"}
+USERS = {"editor": "editor", "editor2": "editor", "reviewer": "reviewer", "reviewer2": "reviewer", "admin": "admin",
+         "dispatcher": "dispatcher", "handler": "handler", "handler2": "handler", "agent": "agent", "agent2": "agent"}
+DEPARTMENTS = {"handler": "urban_construction", "handler2": "environment"}  # the case desk's handlers
 TOKEN_RE = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 
 
@@ -42,7 +43,7 @@ def staff(seeded_url: str, tmp_path) -> Iterator[Staff]:
     with app.app_context():
         acc, kb, cw = accounts(), knowledge_repo(), casework_repo()
     for name, role in USERS.items():
-        acc.create(name, PASSWORD, role, actor="test")
+        acc.create(name, PASSWORD, role, actor="test", department_id=DEPARTMENTS.get(name, ""))
     cw.load_sample_applications()
     yield Staff(app, kb, cw, acc, ReviewWorkflow(kb))
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO
-from tests.staff.conftest import PASSWORD, USERS
+from tests.staff.conftest import DEPARTMENTS, PASSWORD, USERS
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = REPO / "tests" / "artifacts"
@@ -56,7 +56,7 @@ def live_server(seeded_url: str, tmp_path: Path, core: object | None,
                       "TRACKER_DB_URL": f"sqlite:///{tmp_path / 'tracker.db'}"})
     accounts = AccountRepository(session_factory(get_engine(db_url)))
     for name, role in USERS.items():
-        accounts.create(f"{name}{SUFFIX}", PASSWORD, role, actor="test")
+        accounts.create(f"{name}{SUFFIX}", PASSWORD, role, actor="test", department_id=DEPARTMENTS.get(name, ""))
     server = create_server(app, host="127.0.0.1", port=0, threads=4)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -8,6 +8,7 @@ from console.web.security import PERMISSIONS
 from tests.staff.conftest import USERS, as_user, token
 
 APP_NO = "202611100012"
+CASE_NO = "TS2612010001"  # not stored: allowed roles get 404, the others 403
 # (method, rule, concrete path, permission) for every route of the console.
 ROUTES = [
     ("GET", "/staff/", "/staff/", "view"),
@@ -70,6 +71,18 @@ ROUTES = [
     ("POST", "/staff/agents/<int:session_id>/reply", "/staff/agents/1/reply", "agent.desk"),
     ("POST", "/staff/agents/<int:session_id>/transfer", "/staff/agents/1/transfer", "agent.desk"),
     ("POST", "/staff/agents/<int:session_id>/end", "/staff/agents/1/end", "agent.desk"),
+    ("GET", "/staff/cases", "/staff/cases", "cases.view"),
+    ("GET", "/staff/cases/<number>", f"/staff/cases/{CASE_NO}", "cases.view"),
+    ("POST", "/staff/cases/<number>/contact", f"/staff/cases/{CASE_NO}/contact", "cases.work"),
+    ("POST", "/staff/cases/<number>/assign", f"/staff/cases/{CASE_NO}/assign", "cases.route"),
+    ("POST", "/staff/cases/<number>/start", f"/staff/cases/{CASE_NO}/start", "cases.work"),
+    ("POST", "/staff/cases/<number>/transfer", f"/staff/cases/{CASE_NO}/transfer", "cases.work"),
+    ("POST", "/staff/cases/<number>/reply", f"/staff/cases/{CASE_NO}/reply", "cases.work"),
+    ("POST", "/staff/cases/<number>/close", f"/staff/cases/{CASE_NO}/close", "cases.work"),
+    ("POST", "/staff/cases/<number>/reopen", f"/staff/cases/{CASE_NO}/reopen", "cases.work"),
+    ("GET", "/staff/cases/templates", "/staff/cases/templates", "cases.templates"),
+    ("POST", "/staff/cases/templates", "/staff/cases/templates", "cases.templates"),
+    ("POST", "/staff/cases/templates/<int:template_id>/retire", "/staff/cases/templates/1/retire", "cases.templates"),
 ]
 PUBLIC = {("GET", "/staff/login"), ("POST", "/staff/login"), ("GET", "/staff/static/<path:filename>")}
 
@@ -97,7 +110,7 @@ def test_anonymous_request_never_reaches_a_view(client, method, rule, path, perm
         assert res.status_code == 302 and res.headers["Location"].startswith("/staff/login")
 
 
-@pytest.mark.parametrize("username", ["editor", "reviewer", "admin", "agent"])
+@pytest.mark.parametrize("username", ["editor", "reviewer", "admin", "dispatcher", "handler", "agent"])
 def test_each_role_may_do_exactly_what_it_is_allowed(client, username):
     as_user(client, username)
     role = USERS[username]
