@@ -55,7 +55,8 @@ def console_server(seeded_url: str, tmp_path: Path) -> Iterator[tuple[str, Any, 
     with app.app_context():
         acc, cw = accounts(), casework_repo()
     for role in roles():
-        acc.create(f"{role}{suffix}", PASSWORD, role, actor="test")
+        acc.create(f"{role}{suffix}", PASSWORD, role, actor="test",
+                   **({"department_id": "urban_construction"} if role == "handler" else {}))
     cw.load_sample_applications()
     from casework.repository import BookingRequest
     from common.clock import city_now
@@ -66,6 +67,15 @@ def console_server(seeded_url: str, tmp_path: Path) -> Iterator[tuple[str, Any, 
     for i, text in enumerate((LONG_LINK, LONG_DIGITS, LONG_RUN)):
         cw.record_unanswered(question=text, channel=("sms", "webchat", "voice")[i], sender_hash=f"h{i:06d}",
                              reason="no_answer", best_service_id="passport", best_confidence=0.2)
+    from casework.handoff import HandoffRepository
+
+    # a conversation waiting for an agent and a case, each with a long unbroken run of citizen text
+    HandoffRepository(cw.factory).enqueue(
+        conversation_id="webchat-" + "ab" * 16, channel="webchat", sender_hash="h0000aa", reason="requested",
+        summary={"intent": "ask_service_guide", "service": "passport", "slots": {},
+                 "last_messages": [{"who": "citizen", "text": LONG_LINK}]})
+    cw.create_case(description=LONG_RUN + LONG_DIGITS, location="天河区" + LONG_LINK, contact_phone="+8613900001234",
+                   channel="sms", sender_hash="h0000ab", kind="complaint")
     server = create_server(app, host="127.0.0.1", port=0, threads=4)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -160,6 +170,9 @@ def test_every_console_page_fits_the_screen_for_every_role(console_server, brows
     assert not problems, "\n".join(problems)
     # every detail page of the console was reached from the seeded data by some role
     missing = sorted(e for e in detail if e not in visited_endpoints and not e.endswith("export")
-                     and "export" not in detail[e].rule)
+                     and "export" not in detail[e].rule and not detail[e].rule.endswith(".json")
+                     # the agent queue lists conversations from queue.json by script; the conversation
+                     # page's layout is checked at 1280 and 768 by tests/staff/test_agents.py's screenshots
+                     and e != "staff_agents.conversation")
     assert not missing, f"detail pages no page links to (seed data for them): {missing}"
     assert "staff_inbox.index" in visited_endpoints
