@@ -8,7 +8,7 @@ messages to the agent; when the agent ends, it resumes the conversation through 
 core's API and triggers ``live_agent_ended``, answered by :class:`ActionLiveAgentEnded`.
 
 Outside the desk's hours (``casework/agent_desk.yml``) or when nobody took the
-conversation in time, the citizen may leave a message instead: ``leave_message_form``
+conversation in time, the citizen may leave a message instead: ``live_message_form``
 collects it and :class:`ActionSubmitLiveMessage` opens an inquiry case for the case desk.
 """
 
@@ -88,7 +88,7 @@ class ValidateLeaveMessageForm(CitizenFormValidation):
     """The message a citizen leaves when no agent is available."""
 
     def name(self) -> str:
-        return "validate_leave_message_form"
+        return "validate_live_message_form"
 
     async def validate_live_message(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                                     domain: DomainDict) -> dict[str, Any]:

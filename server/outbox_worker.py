@@ -234,8 +234,16 @@ def reminder_job(outbox: Outbox) -> int:
         return 0
 
 
-def start_scheduler(outbox: Outbox) -> Any:
-    """A background scheduler running :func:`reminder_job` daily at ``reminders.at`` (city time)."""
+def start_scheduler(outbox: Outbox, env: Mapping[str, str] | None = None) -> Any:
+    """A background scheduler (city time) for the worker's periodic jobs.
+
+    * :func:`reminder_job` daily at ``reminders.at`` and once at start-up;
+    * the application-status sync (:func:`casework.sources.sync_job`) every
+      ``APPLICATION_SOURCE_SYNC_MINUTES`` (default 10) when ``APPLICATION_SOURCE_URL`` names a
+      system of record (the embedded table needs no sync);
+    * the retention purge (:func:`server.purge.purge_job`) nightly at 03:30 unless ``PURGE_NIGHTLY`` is
+      ``false``.
+    """
     from apscheduler.schedulers.background import BackgroundScheduler
     from apscheduler.triggers.cron import CronTrigger
 
@@ -245,6 +253,20 @@ def start_scheduler(outbox: Outbox) -> Any:
                       id="booking_reminders", coalesce=True, misfire_grace_time=6 * 3600, max_instances=1)
     scheduler.add_job(reminder_job, "date", run_date=dt.datetime.now(CITY_TZ), args=[outbox],
                       id="booking_reminders_at_start")
+    env = os.environ if env is None else env
+    if (env.get("APPLICATION_SOURCE_URL") or "").strip():
+        from casework.sources import SourceSettings, sync_job
+
+        source = SourceSettings.from_env(dict(env))  # a bad setting stops the worker at start-up
+        minutes = max(1, int(env.get("APPLICATION_SOURCE_SYNC_MINUTES") or 10))
+        scheduler.add_job(sync_job, "interval", minutes=minutes, args=[source], id="application_source_sync",
+                          coalesce=True, max_instances=1, next_run_time=dt.datetime.now(CITY_TZ))
+        log.info("outbox: application statuses synced every %d minutes", minutes)
+    if (env.get("PURGE_NIGHTLY") or "true").strip().lower() not in ("0", "false", "no", "off"):
+        from server.purge import PurgeSettings, purge_job
+
+        scheduler.add_job(purge_job, CronTrigger(hour=3, minute=30, timezone=CITY_TZ), args=[PurgeSettings.from_env()],
+                          id="retention_purge", coalesce=True, misfire_grace_time=6 * 3600, max_instances=1)
     scheduler.start()
     log.info("outbox: appointment reminders daily at %s city time", at.strftime("%H:%M"))
     return scheduler
