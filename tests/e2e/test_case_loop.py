@@ -228,10 +228,9 @@ def sms_to(twilio: Any, phone: str, count: int, worker: subprocess.Popen[bytes],
 
 def look_up(texter: Texter, number: str) -> str:
     """Text the case number, pass the identity check; what the bot shows."""
-    reply = texter.send(number)
-    if "后四位" in reply or "尾号" in reply:
-        reply = texter.send(texter.phone[-4:])
-    return reply
+    asked = texter.send(number)
+    assert "后四位" in asked and number not in asked, asked  # nothing shown before the identity check
+    return texter.send(texter.phone[-4:])
 
 
 def test_an_sms_complaint_is_routed_answered_delivered_looked_up_and_rated(
@@ -342,9 +341,9 @@ def test_a_letter_is_routed_answered_in_its_thread_looked_up_and_rated(
     assert FIRST_ANSWER in body and "城乡建设" in body
 
     # 4. the writer looks the case up by letter, proves the phone, reads the answer and rates it
-    shown = letter(case.number, f"<lookup-{SUFFIX}@example.cn>")
-    if "后四位" in shown:
-        shown = letter(phone[-4:], f"<last4-{SUFFIX}@example.cn>")
+    asked = letter(case.number, f"<lookup-{SUFFIX}@example.cn>")
+    assert "后四位" in asked and FIRST_ANSWER[:6] not in asked, asked
+    shown = letter(phone[-4:], f"<last4-{SUFFIX}@example.cn>")
     assert FIRST_ANSWER.rstrip("。") in shown and "满意" in shown, shown
     letter("满意", f"<rate-{SUFFIX}@example.cn>")
     assert desk.get(case.number).status == "closed"
