@@ -183,16 +183,31 @@ def reply_address(tracker: Tracker) -> ReplyAddress:
 
 
 class ValidateLeaveMessageForm(CitizenFormValidation):
-    """Validates the optional contact phone of a message for a department."""
+    """The one way to leave a message for a department: the question, then a contact phone.
+
+    The question is asked unless the bot kept the one it could not answer; the phone only on
+    channels that do not carry one (optional). Started by ``/leave_message``: the FAQ's
+    "留言给相关部门" offer and the live-agent desk (closed, or nobody took the conversation in time).
+    """
 
     def name(self) -> str:
         return "validate_leave_message_form"
 
     async def required_slots(self, domain_slots: list[str], dispatcher: CollectingDispatcher, tracker: Tracker,
                              domain: DomainDict) -> list[str]:
-        if channel_of(tracker) in PHONE_CHANNELS or not tracker.get_slot("leave_message_text"):
-            return []  # the channel carries the phone (or there is nothing to leave): ask nothing
+        if channel_of(tracker) in PHONE_CHANNELS:
+            return [s for s in domain_slots if s != "message_contact"]  # the channel carries the phone
         return domain_slots
+
+    async def validate_leave_message_text(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+                                          domain: DomainDict) -> dict[str, Any]:
+        text = fold(str(value or "")).strip()
+        if text.startswith("/"):  # the button that started the form: nothing written yet
+            return {"leave_message_text": None}
+        if len(text) < MIN_MESSAGE_CHARS:
+            dispatcher.utter_message(response="utter_leave_message_nothing")
+            return {"leave_message_text": None}
+        return {"leave_message_text": text[:2000]}
 
     async def validate_message_contact(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                                        domain: DomainDict) -> dict[str, Any]:

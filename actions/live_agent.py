@@ -8,8 +8,8 @@ messages to the agent; when the agent ends, it resumes the conversation through 
 core's API and triggers ``live_agent_ended``, answered by :class:`ActionLiveAgentEnded`.
 
 Outside the desk's hours (``casework/agent_desk.yml``) or when nobody took the
-conversation in time, the citizen may leave a message instead: ``live_message_form``
-collects it and :class:`ActionSubmitLiveMessage` opens an inquiry case for the case desk.
+conversation in time, the citizen may leave a message instead: the case desk's one
+``leave_message_form`` (:mod:`actions.case_desk`) collects it and opens a case.
 """
 
 from __future__ import annotations
@@ -21,18 +21,15 @@ from rasa_sdk.events import ActiveLoop, ConversationPaused, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.base import CitizenAction, CitizenFormValidation, channel_of, sender_of
+from actions.base import CitizenAction, channel_of, sender_of
 from actions.live_offer import LIVE_CHANNELS, desk_settings
 from actions.rating import ask_rating
-from actions.services.people import fold
 from casework.handoff import HandoffRepository, expected_wait_s
 from common.clock import city_now
-from common.pii import mask_pii
 
 SUMMARY_MESSAGES = 8
-QUIET_SLOTS = frozenset({"requested_slot", "form_retries", "handoff_requested", "live_message", "rating_context",
+QUIET_SLOTS = frozenset({"requested_slot", "form_retries", "handoff_requested", "leave_message_text", "rating_context",
                          "live_agent_reason"})
-MAX_MESSAGE_CHARS = 2000
 
 
 def handoff_summary(tracker: Tracker) -> dict[str, Any]:
@@ -84,36 +81,4 @@ class ActionLiveAgentEnded(CitizenAction):
         return ask_rating(dispatcher, tracker, domain, "live_agent")
 
 
-class ValidateLeaveMessageForm(CitizenFormValidation):
-    """The message a citizen leaves when no agent is available."""
-
-    def name(self) -> str:
-        return "validate_live_message_form"
-
-    async def validate_live_message(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
-                                    domain: DomainDict) -> dict[str, Any]:
-        text = fold(str(value or "")).strip()
-        if not text or text.startswith("/"):  # the button that started the form: nothing written yet
-            return {"live_message": None}
-        return {"live_message": text[:MAX_MESSAGE_CHARS]}
-
-
-class ActionSubmitLiveMessage(CitizenAction):
-    """Turns the left message into an inquiry case for the case desk and gives its number."""
-
-    def name(self) -> str:
-        return "action_submit_live_message"
-
-    async def handle(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
-        text = str(tracker.get_slot("live_message") or "")
-        metadata = (tracker.latest_message or {}).get("metadata") or {}
-        phone = str(metadata.get("phone") or "") if channel_of(tracker) == "sms" else ""
-        case = await self.blocking(
-            self.stores.casework.create_case, description=mask_pii(text), location="", contact_phone=phone,
-            channel=channel_of(tracker), sender_hash=sender_of(tracker), kind="inquiry")
-        dispatcher.utter_message(response="utter_live_message_saved", number=case.number)
-        return [SlotSet("live_message", None), SlotSet("requested_slot", None)]
-
-
-__all__ = ["ActionEnqueueLiveAgent", "ActionLiveAgentEnded", "ActionSubmitLiveMessage", "ValidateLeaveMessageForm",
-           "handoff_summary"]
+__all__ = ["ActionEnqueueLiveAgent", "ActionLiveAgentEnded", "handoff_summary"]

@@ -128,7 +128,8 @@ def rasa_command(port: int | str, model: Path | str, endpoints: Path | str, *, a
     cmd = [str(RASA_PY), "-m", "bot.serve", "-i", interface, "-p", str(port), "--model", str(model),
            "--credentials", "bot/credentials.yml", "--endpoints", str(endpoints), *extra]
     if api_token:
-        cmd[3:3] = ["--enable-api", "--auth-token", api_token]
+        # one argument: a token_urlsafe token may start with "-", which argparse would take for an option
+        cmd[3:3] = ["--enable-api", f"--auth-token={api_token}"]
     return cmd
 
 

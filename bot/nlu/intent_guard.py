@@ -12,6 +12,10 @@ a thank-you, a yes or no, a slot answer, a rating or small talk out of scope eit
 (``reroute_long``): a letter that long is a citizen's request or a case for a department. Short messages are
 never touched, so "你好", "在吗", "谢谢，材料我截图了" and the answers to form questions keep their
 intents.
+
+A message that is nothing but a tracking number (an entity of ``bare_entity``: an application
+number or a case's TS number, e.g. texted back as a reply notice invites) is that entity's
+intent (the status lookup) whatever the classifier made of its random digits.
 """
 
 from __future__ import annotations
@@ -33,9 +37,23 @@ def content_length(text: str) -> int:
     return len(_CONTENT_RE.findall(text or ""))
 
 
+def bare_entity_intent(text: str, entities: List[Dict[Text, Any]], bare: Dict[Text, Text]) -> Text | None:
+    """The intent of ``bare`` for a message whose whole content is one such entity, else None."""
+    for e in entities:
+        intent = bare.get(e.get("entity", ""))
+        start, end = e.get("start"), e.get("end")
+        if intent and isinstance(start, int) and isinstance(end, int) and content_length(text[start:end]) > 0 \
+                and content_length(text[:start]) + content_length(text[end:]) == 0:
+            return intent
+    return None
+
+
 def guarded_intent(text: str, intent: Dict[Text, Any], ranking: List[Dict[Text, Any]], entities: List[Dict[Text, Any]],
                    config: Dict[Text, Any]) -> Dict[Text, Any] | None:
     """The intent that replaces ``intent`` for this message, or None to keep it."""
+    bare = bare_entity_intent(text, entities, config.get("bare_entity") or {})
+    if bare is not None:
+        return None if intent.get("name") == bare else {"name": bare, "confidence": 1.0}
     length = content_length(text)
     if length < config["min_content"]:
         return None
@@ -71,6 +89,7 @@ class IntentGuard(MessageRewriter):
             "substantive": ["ask_service_guide", "complain", "request_human", "book_appointment",
                             "cancel_appointment", "query_appointment", "check_application_status"],
             "needs_entity": {"check_application_status": "application_no"},
+            "bare_entity": {"application_no": "check_application_status"},
             "default": "ask_service_guide",
         }
 

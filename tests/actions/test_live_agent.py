@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 
 import pytest
 
+from actions.case_desk import ActionLeaveMessage, ValidateLeaveMessageForm
 from actions.handoff import ActionHandoff
-from actions.live_agent import ActionEnqueueLiveAgent, ActionLiveAgentEnded, ActionSubmitLiveMessage, handoff_summary
+from actions.live_agent import ActionEnqueueLiveAgent, ActionLiveAgentEnded, handoff_summary
 from actions.live_offer import previous_bot_response
 from actions.rating import ActionRecordRating
 from casework.handoff import HandoffRepository
@@ -87,9 +89,16 @@ def test_a_very_poor_rating_offers_a_person(stores, dispatcher, domain, clock, s
 
 
 def test_a_left_message_becomes_an_inquiry_case(stores, dispatcher, domain):
-    tracker = make_tracker("公租房怎么申请，电话13900001234", slots={"live_message": "公租房怎么申请，电话13900001234"},
-                           channel="sms")
-    run(ActionSubmitLiveMessage(stores), dispatcher, tracker, domain)
+    form = ValidateLeaveMessageForm(stores)
+    asked = make_tracker("/leave_message", active_loop="leave_message_form", channel="sms")
+    assert asyncio.run(form.required_slots(["leave_message_text", "message_contact"], dispatcher, asked,
+                                           domain)) == ["leave_message_text"]  # SMS: the sender's number
+    assert asyncio.run(form.validate_leave_message_text("/leave_message", dispatcher, asked, domain)) == {
+        "leave_message_text": None}  # the button that opened the form is not the message
+    text = "公租房怎么申请，电话13900001234"
+    slots = asyncio.run(form.validate_leave_message_text(text, dispatcher, asked, domain))
+    tracker = make_tracker(text, slots=slots, channel="sms")
+    run(ActionLeaveMessage(stores), dispatcher, tracker, domain)
     case = stores.casework.get_case(dispatcher.messages[0]["number"])
     assert case.kind == "inquiry" and "公租房" in case.description and "13900001234" not in case.description
 

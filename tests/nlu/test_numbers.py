@@ -96,3 +96,17 @@ def test_every_generated_number_is_extracted_whole_as_one_entity(nlu):
 def test_hotline_inside_a_mobile_number_is_not_a_separate_entity(nlu):
     result = nlu.one("我的手机号码是13912345678")
     assert [(e["entity"], e["value"]) for e in result["entities"]] == [("phone", "13912345678")]
+
+
+def test_a_bare_tracking_number_is_a_status_lookup(nlu):
+    """A citizen texting back only the number a reply notice gave: random digits, one intent."""
+    rng = random.Random(SEED + 1)
+    numbers = [f"TS26{rng.randrange(1, 13):02d}{rng.randrange(1, 29):02d}{rng.randrange(10**8):08d}" for _ in range(40)]
+    numbers += [f"TS{rng.randrange(10**10):010d}" for _ in range(20)]  # numbers issued before (TS + 10)
+    numbers += [f"2026{rng.randrange(1, 13):02d}{rng.randrange(1, 29):02d}{rng.randrange(10**4):04d}" for _ in range(20)]
+    texts = [n if i % 3 else f" {n.lower() if n.startswith('TS') else n}。" for i, n in enumerate(numbers)]
+    wrong = [(t, r["intent"]["name"]) for t, r in zip(texts, nlu.parse(texts), strict=True)
+             if r["intent"]["name"] != "check_application_status"]
+    assert not wrong, wrong
+    said = nlu.one("我的投诉TS26120412345678处理得怎么样了")  # with words around it: the classifier decides
+    assert said["intent"]["name"] == "check_application_status"
