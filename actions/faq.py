@@ -38,7 +38,7 @@ FOLLOW_UP_COVERAGE = 0.34
 SHORT_UNCLEAR_CHARS = 4
 # "不用" to the offer of a person: the usual "anything else?" (rule: deny outside a form).
 DECLINE_PAYLOAD = "/deny"
-LEAVE_MESSAGE_PAYLOAD = "/leave_message"  # "好的" to "留言给相关部门？" leaves the message
+PERSON_PAYLOAD = "/request_human"  # "好的" to "转人工，或留言给相关部门？" takes the first offer: a person
 
 
 def latest_entity(tracker: Tracker, name: str) -> str | None:
@@ -100,7 +100,7 @@ class ActionAnswerFaq(CitizenAction):
         if channel_of(tracker) in LETTER_CHANNELS:  # a letter is one-shot: it becomes a case at once
             return [*await leave_message(self, dispatcher, tracker, text), SlotSet("pending_question", None)]
         offer = ask_from_domain(dispatcher, tracker, domain, "utter_offer_leave_message", EXPECT_CHOICE,
-                                yes=LEAVE_MESSAGE_PAYLOAD, no=DECLINE_PAYLOAD)
+                                yes=PERSON_PAYLOAD, no=DECLINE_PAYLOAD)
         return [*offer, SlotSet("pending_question", None), SlotSet("leave_message_text", text[:2000])]
 
     def _thresholds(self) -> Thresholds:

@@ -80,9 +80,9 @@ def test_nothing_matches_records_the_question_masked_and_offers_a_message_or_a_h
     tracker = make_tracker("我手机13900001234的宠物狗走丢了点算", "ask_service_guide", sender="citizen-1")
     events = run(ActionAnswerFaq(stores), dispatcher, tracker, domain)
     assert responses(dispatcher) == ["utter_faq_no_answer", "utter_offer_leave_message"]
-    offer = slots_set(events)["closed_question"]  # 留言给相关部门 / 转人工 / 不用了: yes leaves the message
-    assert offer["yes"] == "/leave_message" and offer["no"] == "/deny"
-    assert [o["payload"] for o in offer["options"]] == ["/leave_message", "/request_human", "/deny"]
+    offer = slots_set(events)["closed_question"]  # 转人工 / 留言给相关部门 / 不用了: yes takes the person
+    assert offer["yes"] == "/request_human" and offer["no"] == "/deny"
+    assert [o["payload"] for o in offer["options"]] == ["/request_human", "/leave_message", "/deny"]
     assert slots_set(events)["leave_message_text"] == "我手机13900001234的宠物狗走丢了点算"
     record = stores.casework.unanswered()[0]
     assert "13900001234" not in record.question and "139****1234" in record.question
