@@ -237,7 +237,7 @@ def test_a_web_chat_notice_is_shown_once_when_the_session_opens_the_chat(
     sid = "0123456789abcdef0123456789abcdef"  # a session the relay issued (signed cookie below)
     box = WebchatNoticeBox(state)
     outbox.enqueue(key="w1", kind="test", channel="webchat", recipient=f"webchat-{sid}", body="您的诉求已有答复。")
-    outbox.enqueue(key="w2", kind="test", channel="webchat", recipient="wother", body="别人的通知")
+    outbox.enqueue(key="w2", kind="test", channel="webchat", recipient="webchat-" + "f" * 32, body="别人的通知")
     w = worker(outbox, webchat=box)
     assert w.run_once() == {Outcome.SENT: 2}
     box.send_notice(Notice(key="w1", to=sid, text="您的诉求已有答复。"))  # a retried send stores nothing new

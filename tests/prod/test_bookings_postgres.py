@@ -76,8 +76,9 @@ def test_fifty_concurrent_confirmations_book_exactly_the_last_places_and_offer_t
                  "booking_confirmed": True}
         dispatcher = CollectingDispatcher()
         barrier.wait()
-        events = asyncio.run(action.run(dispatcher, make_tracker("确认", "affirm", slots=slots, sender=f"c{i}"),
-                                        domain))
+        tracker = make_tracker("确认", "affirm", slots=slots, sender=f"c{i}", channel="sms")
+        tracker.latest_message["metadata"] = {"phone": slots["phone"]}  # SMS: the caller's own number, proved
+        events = asyncio.run(action.run(dispatcher, tracker, domain))
         outcomes[i] = ([m.get("response") for m in dispatcher.messages],
                        {"events": events, "buttons": [m.get("buttons") for m in dispatcher.messages]})
 

@@ -42,7 +42,7 @@ def test_dispatcher_sees_every_case_and_routes_one(client, desk):
     assert "置信度 70%" in detail and 'id="assign-form"' in detail
     res = post(client, f"/staff/cases/{a.number}/assign", {"department": "transport", "note": "道路照明"})
     assert res.status_code == 302 and cases.get(a.number).department_id == "transport"
-    assert routes[-1] == (a.description, "urban_construction", "transport", "dispatcher")
+    assert routes[-1] == (a.description, "urban_construction", "transport", "dispatcher", a.number)
     assert cases.events(a.number)[-1].actor == "dispatcher"
 
 

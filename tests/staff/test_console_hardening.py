@@ -28,7 +28,8 @@ def proxied(seeded_url: str, tmp_path) -> Iterator[FlaskClient]:
     with app.app_context():
         acc = accounts()
     for name, role in USERS.items():
-        acc.create(name, PASSWORD, role, actor="test")
+        acc.create(name, PASSWORD, role, actor="test",
+                   **({"department_id": "urban_construction"} if role == "handler" else {}))
     client = app.test_client()
     client.environ_base.update({"wsgi.url_scheme": "https", "REMOTE_ADDR": "127.0.0.1"})  # nginx
     yield client
@@ -72,7 +73,8 @@ def test_logout_revokes_the_session_on_the_server_so_a_copied_cookie_is_dead(cli
 
 def test_a_published_faq_cannot_be_rolled_back_to_a_draft_nobody_approved(client, staff) -> None:
     wf = staff.workflow
-    draft = wf.create_draft(faq_data(status="draft", question="办护照几钱呀", answer="未经审核的草稿答案。"),
+    draft = wf.create_draft(faq_data(status="draft", question="办护照几钱呀", answer="未经审核的草稿答案。",
+                                     sms_text="普通护照每本120元。", spoken_text="普通护照每本一百二十元。"),
                             actor="editor")
     draft_version = draft.version
     wf.edit(draft.id, {"answer": "审核过的正式答案：普通护照每本120元。"}, actor="editor")

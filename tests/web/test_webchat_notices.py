@@ -18,7 +18,8 @@ from server.outbox_worker import OutboxWorker, WorkerSettings
 CHROMIUM = Path("/usr/bin/chromium")
 LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                "--disable-sync", "--no-first-run"]
-SESSION = "w0123456789abcdef0123456789abcdef"
+SESSION = "0123456789abcdef0123456789abcdef"  # a session the relay issued (signed cookie below)
+SECRET = "notices-test-" + "k" * 32
 NOTICE = "您反映的问题（受理编号 TS2612030001）已由市交通运输局答复：公交站牌已更换。"
 
 
@@ -35,7 +36,7 @@ def live_server(state: ChannelState) -> Iterator[str]:
 
     from server.app import create_app
 
-    app = create_app({"TESTING": True, "CHANNEL_STATE": state})
+    app = create_app({"TESTING": True, "CHANNEL_STATE": state, "SECRET_KEY": SECRET})
     server = create_server(app, host="127.0.0.1", port=0, threads=2)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -73,8 +74,14 @@ def test_the_notice_appears_once_when_the_same_session_opens_the_chat(
     other.wait_for_load_state("networkidle")
     assert NOTICE not in other.inner_text("#messages")
 
-    page = browser.new_page()  # type: ignore[attr-defined]
-    page.add_init_script(f"window.sessionStorage.setItem('citizen-webchat-sender', '{SESSION}')")
+    from itsdangerous import URLSafeTimedSerializer
+
+    from channels.webchat.relay import SESSION_COOKIE, SESSION_SALT
+
+    context = browser.new_context()  # type: ignore[attr-defined]
+    context.add_cookies([{"name": SESSION_COOKIE, "value": URLSafeTimedSerializer(SECRET, salt=SESSION_SALT).dumps(SESSION),
+                          "domain": "127.0.0.1", "path": "/chat"}])
+    page = context.new_page()
     page.goto(f"{live_server}/chat/")
     page.wait_for_selector(f".row.bot .bubble:has-text('{NOTICE[:20]}')", timeout=10_000)
     assert page.locator(".row.bot .bubble", has_text="公交站牌已更换").count() == 1
