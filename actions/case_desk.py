@@ -24,7 +24,7 @@ from actions.services.closed_question import EXPECT_CHOICE, bare_number
 from actions.services.people import declines, fold, spoken_digits
 from actions.stores import Stores
 from actions.wording import history_line, timestamp, word
-from casework.cases import CaseDesk, CaseError, detect_kind, effective_status, load_rules, wired_desk
+from casework.cases import CaseDesk, CaseError, detect_kind, effective_status, load_rules
 from casework.departments import department_names
 from casework.models import Case
 from common.clock import CITY_TZ
@@ -54,8 +54,8 @@ def conversation_excerpt(tracker: Tracker, limit: int = EXCERPT_MESSAGES) -> str
 
 
 def desk_of(stores: Stores) -> CaseDesk:
-    """The case desk on the actions' database."""
-    return wired_desk(stores.casework.factory)
+    """The case desk on the actions' database (one per process, with its hooks)."""
+    return stores.case_desk
 
 
 def due_date(value: dt.datetime | None) -> str:

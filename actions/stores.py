@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from actions.settings import ActionSettings, get_settings
+from casework.cases import CaseDesk, wired_desk
 from casework.guards import CodeSender, DevSmsSink, IdentityChecks, PhoneProofs
 from casework.repository import CaseworkRepository
 from knowledge.repository import KnowledgeRepository
@@ -61,6 +62,7 @@ class Stores:
     identity: IdentityChecks | None = None
     proofs: PhoneProofs | None = None
     code_sender: CodeSender = field(default_factory=default_code_sender)
+    desk: CaseDesk | None = None
 
     def __post_init__(self) -> None:
         if self.identity is None:
@@ -73,6 +75,13 @@ class Stores:
         """The identity-check counters (typed accessor)."""
         assert self.identity is not None
         return self.identity
+
+    @property
+    def case_desk(self) -> CaseDesk:
+        """The case desk with its hooks (router, outbox, routing decisions), built on first use."""
+        if self.desk is None:
+            self.desk = wired_desk(self.casework.factory)
+        return self.desk
 
     @property
     def phone_proofs(self) -> PhoneProofs:

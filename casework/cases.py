@@ -63,7 +63,7 @@ ALLOWED: dict[str, frozenset[CaseStatus]] = {
     "rate": frozenset({S.replied, S.closed}),
 }
 
-Notify = Callable[[Case, str], None]
+Notify = Callable[[Case, str], object]  # what it returns is ignored
 OnRoute = Callable[[str, str, str, str, str], None]
 Suggest = Callable[[str, str], tuple[str, float] | None]
 
@@ -517,7 +517,7 @@ class CaseDesk(SessionBacked):
             return case
 
     @staticmethod
-    def _hook(name: str, hook: Callable[..., None], *args: Any) -> None:
+    def _hook(name: str, hook: Callable[..., object], *args: Any) -> None:
         try:
             hook(*args)
         except Exception:  # a hook never undoes a committed transition
@@ -541,7 +541,7 @@ def new_case_number() -> str:
 
 
 def wired_desk(factory: sessionmaker[Session]) -> CaseDesk:
-    """The case desk with its hooks, as the console and the action server use it.
+    """The case desk with its hooks, as the console and the action server use it (build one per process).
 
     * ``notify``: the department's reply goes to the citizen's channel through the outbox
       (:func:`casework.notices.case_replied`);
@@ -555,15 +555,8 @@ def wired_desk(factory: sessionmaker[Session]) -> CaseDesk:
     from casework.outbox import Outbox
     from casework.routing_store import RoutingDecisions, make_router
 
-    decisions = RoutingDecisions(factory)
     router = make_router(factory)
-    desk = CaseDesk(factory)
-
-    def notify(case: Case, text: str) -> None:
-        case_replied(case, text, outbox=Outbox(factory), **desk.notice_args(case))
-
-    def on_route(text: str, suggested: str, chosen: str, actor: str, case_number: str) -> None:
-        decisions.record_decision(text, suggested, chosen, actor, case_number)
+    outbox = Outbox(factory)
 
     def suggest(text: str, location: str) -> tuple[str, float] | None:
         if not router.settings.model_path.exists():
@@ -571,5 +564,6 @@ def wired_desk(factory: sessionmaker[Session]) -> CaseDesk:
         found = router.suggest(text, location)
         return found.department, found.confidence
 
-    desk.notify, desk.on_route, desk.suggest = notify, on_route, suggest
+    desk = CaseDesk(factory, on_route=RoutingDecisions(factory).record_decision, suggest=suggest)
+    desk.notify = lambda case, text: case_replied(case, text, outbox=outbox, **desk.notice_args(case))
     return desk
