@@ -53,6 +53,21 @@ def conversation_excerpt(tracker: Tracker, limit: int = EXCERPT_MESSAGES) -> str
     return "\n".join(mask_pii(t)[:300] for t in said[-limit:])[:2000]
 
 
+def optional_phone(value: Any, dispatcher: CollectingDispatcher) -> str | None:
+    """A contact phone the citizen may decline.
+
+    Returns ``"none"`` when declined, the E.164 number, or None (asked again, after saying the
+    number was not understood).
+    """
+    text = str(value or "")
+    if text == "none" or declines(text):
+        return "none"
+    phone = normalize_cn_phone(text)
+    if phone is None:
+        dispatcher.utter_message(response="utter_invalid_phone")
+    return phone
+
+
 def desk_of(stores: Stores) -> CaseDesk:
     """The case desk on the actions' database (one per process, with its hooks)."""
     return stores.case_desk
@@ -211,13 +226,7 @@ class ValidateLeaveMessageForm(CitizenFormValidation):
 
     async def validate_message_contact(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                                        domain: DomainDict) -> dict[str, Any]:
-        text = str(value or "")
-        if text == "none" or declines(text):
-            return {"message_contact": "none"}
-        phone = normalize_cn_phone(text)
-        if phone is None:
-            dispatcher.utter_message(response="utter_invalid_phone")
-        return {"message_contact": phone}
+        return {"message_contact": optional_phone(value, dispatcher)}
 
 
 class ActionLeaveMessage(CitizenAction):

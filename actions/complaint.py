@@ -10,13 +10,12 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.base import CitizenAction, CitizenFormValidation, channel_of, sender_of
-from actions.case_desk import conversation_excerpt, desk_of, due_date, reply_address
+from actions.case_desk import conversation_excerpt, desk_of, due_date, optional_phone, reply_address
 from actions.rating import ask_rating
 from actions.services.letters import find_location, find_phone
-from actions.services.people import declines, fold, spoken_digits
+from actions.services.people import fold, spoken_digits
 from actions.wording import word
 from casework.cases import detect_kind
-from common.identity import normalize_cn_phone
 from common.pii import mask_pii
 from common.status import CASE_KIND_LABELS, CaseKind
 
@@ -73,13 +72,7 @@ class ValidateComplaintForm(CitizenFormValidation):
 
     async def validate_contact_phone(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                                      domain: DomainDict) -> dict[str, Any]:
-        text = str(value or "")
-        if text == "none" or declines(text):
-            return {"contact_phone": "none"}
-        phone = normalize_cn_phone(text)
-        if phone is None:
-            dispatcher.utter_message(response="utter_invalid_phone")
-        return {"contact_phone": phone}
+        return {"contact_phone": optional_phone(value, dispatcher)}
 
 
 class ActionCreateCase(CitizenAction):
