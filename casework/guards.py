@@ -20,6 +20,7 @@ with :func:`common.identity.hash_sender`.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import hmac
 import json
@@ -72,8 +73,12 @@ class GuardLimits:
 
     @classmethod
     def load(cls, path: Path = LIMITS_FILE) -> GuardLimits:
-        """Read the YAML file (``GUARDS_LIMITS`` overrides the path)."""
-        path = Path(os.environ.get("GUARDS_LIMITS") or path)
+        """The limits of the YAML file (``GUARDS_LIMITS`` overrides the path), read once per path."""
+        return _read_limits(Path(os.environ.get("GUARDS_LIMITS") or path))
+
+    @classmethod
+    def from_file(cls, path: Path) -> GuardLimits:
+        """Read ``path``."""
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         ic, pc, va = data.get("identity_check") or {}, data.get("phone_code") or {}, data.get("velocity_alert") or {}
         return cls(
@@ -96,6 +101,11 @@ class GuardLimits:
         )
 
 
+@functools.lru_cache(maxsize=8)
+def _read_limits(path: Path) -> GuardLimits:
+    return GuardLimits.from_file(path)
+
+
 def subject_hash(number: str) -> str:
     """Pseudonym of an application or case number."""
     return hash_sender("subject:" + number.strip().upper())
@@ -106,8 +116,8 @@ def phone_hash(phone: str) -> str:
     return hash_sender("phone:" + phone.strip())
 
 
-class IdentityChecks(SessionBacked):
-    """Failed identity checks per number, conversation and client address.
+class _Guard(SessionBacked):
+    """A store of the guards' tables under the committed limits.
 
     Args:
         factory: a sessionmaker (default: the configured database).
@@ -117,6 +127,10 @@ class IdentityChecks(SessionBacked):
     def __init__(self, factory: Any | None = None, limits: GuardLimits | None = None):
         super().__init__(factory)
         self.limits = limits or GuardLimits.load()
+
+
+class IdentityChecks(_Guard):
+    """Failed identity checks per number, conversation and client address."""
 
     def _failures(self, column: Any, value: str) -> int:
         since = utcnow() - dt.timedelta(minutes=self.limits.check_window_minutes)
@@ -207,17 +221,8 @@ class VelocityAlert:
     window_minutes: int
 
 
-class PhoneProofs(SessionBacked):
-    """One-time codes proving a phone for one conversation, and the booking-velocity records.
-
-    Args:
-        factory: a sessionmaker (default: the configured database).
-        limits: the committed limits (default: read from ``guards.yml``).
-    """
-
-    def __init__(self, factory: Any | None = None, limits: GuardLimits | None = None):
-        super().__init__(factory)
-        self.limits = limits or GuardLimits.load()
+class PhoneProofs(_Guard):
+    """One-time codes proving a phone for one conversation, and the booking-velocity records."""
 
     def _count(self, column: Any, value: str) -> int:
         since = utcnow() - dt.timedelta(minutes=self.limits.code_window_minutes)
