@@ -11,6 +11,9 @@ from typing import Any
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+CHROMIUM = Path("/usr/bin/chromium")  # Debian's chromium, driven by Playwright
+LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+               "--disable-sync", "--no-first-run"]
 SHARED = REPO.parent / "shared"
 
 os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
@@ -126,3 +129,15 @@ def live_core(seeded_template: Path, tmp_path_factory: pytest.TempPathFactory) -
     core = start_live_core(workdir, db_url, ci_model())
     yield core
     core.stop()
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    """Headless Debian chromium through Playwright; skipped with the reason when either is missing."""
+    if not CHROMIUM.exists():
+        pytest.skip("/usr/bin/chromium is not installed (apt-get install chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=LAUNCH_ARGS)
+        yield b
+        b.close()

@@ -47,7 +47,6 @@ from tests.staff.conftest import PASSWORD
 
 pytestmark = [pytest.mark.rasa, pytest.mark.slow]
 
-CHROMIUM = Path("/usr/bin/chromium")
 SUFFIX = secrets.token_hex(3)
 DEPARTMENT = "urban_construction"
 COMPLAINT = "我要投诉，我们小区门口的路灯坏了一个多月都没人修，晚上出门很危险"
@@ -149,18 +148,6 @@ def worker(live_core: Any, app: Any, twilio: Any, tmp_path: Path) -> Iterator[su
     proc = start_outbox_worker(live_core, tmp_path, twilio=twilio)
     yield proc
     stop(proc)
-
-
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        pytest.skip("/usr/bin/chromium is not installed")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True,
-                              args=["--no-sandbox", "--disable-gpu", "--no-first-run"])
-        yield b
-        b.close()
 
 
 def sign_in(page: Any, base: str, username: str) -> None:

@@ -31,7 +31,6 @@ from tests.staff.conftest import PASSWORD
 pytestmark = [pytest.mark.rasa, pytest.mark.slow]
 
 ARTIFACTS = REPO / "tests" / "artifacts"
-CHROMIUM = Path("/usr/bin/chromium")
 DESK = 'hours: "00:00-24:00"\ndays: all\nmax_wait_s: 600\nhandle_s: 120\n'
 QUESTION = "办护照要带什么材料"
 SUFFIX = secrets.token_hex(3)
@@ -241,18 +240,6 @@ def live_server(app: Any) -> Iterator[str]:
     yield f"http://127.0.0.1:{server.effective_port}"
     server.close()
     thread.join(timeout=5)
-
-
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        pytest.skip("/usr/bin/chromium is not installed")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True,
-                              args=["--no-sandbox", "--disable-gpu", "--no-first-run"])
-        yield b
-        b.close()
 
 
 def shot(page: Any, name: str) -> None:

@@ -19,10 +19,7 @@ import pytest
 from tests.conftest import REPO
 from tests.staff.conftest import DEPARTMENTS, PASSWORD, USERS
 
-CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = REPO / "tests" / "artifacts"
-LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-               "--disable-sync", "--no-first-run"]
 QUESTION = "护照可以让家人代领吗"
 ANSWER = "可以。家属凭受理回执、申请人和代领人的身份证原件即可代为领取；选择邮寄的会直接寄到家。"
 
@@ -63,17 +60,6 @@ def live_server(seeded_url: str, tmp_path: Path, core: object | None,
     yield f"http://127.0.0.1:{server.effective_port}"
     server.close()
     thread.join(timeout=5)
-
-
-@pytest.fixture
-def browser() -> Iterator[object]:
-    if not CHROMIUM.exists():
-        pytest.skip("/usr/bin/chromium is not installed (apt-get install chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=LAUNCH_ARGS)
-        yield b
-        b.close()
 
 
 def shot(page, name: str) -> None:

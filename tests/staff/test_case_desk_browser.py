@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from tests.staff.conftest import DEPARTMENTS, PASSWORD
-from tests.staff.test_browser import ARTIFACTS, browser  # noqa: F401 (the chromium fixture)
+from tests.staff.test_browser import ARTIFACTS
 
 pytestmark = pytest.mark.slow
 DESKTOP = {"width": 1280, "height": 800}
@@ -81,7 +81,7 @@ def both_sizes(page: Any, name: str) -> None:
     page.set_viewport_size(DESKTOP)
 
 
-def test_dispatcher_routes_and_handler_replies(desk_server, browser):  # noqa: F811
+def test_dispatcher_routes_and_handler_replies(desk_server, browser):
     base, desk, sent = desk_server
     case = desk.open_case(description=LONG_TEXT, location="天河区某街道", kind="complaint", channel="sms",
                           sender_hash="h", contact_phone="+8613900001234", reply_to="+8613900001234",

@@ -22,7 +22,6 @@ import pytest
 
 from tests.conftest import REPO
 from tests.staff.conftest import PASSWORD
-from tests.staff.test_browser import LAUNCH_ARGS, browser  # noqa: F401  (the chromium fixture)
 
 ARTIFACTS = REPO / "tests" / "artifacts" / "console"
 VIEWPORTS = ((1280, 800), (768, 1024))

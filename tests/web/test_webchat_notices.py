@@ -15,9 +15,6 @@ from channels.webchat.notices import WebchatNoticeBox
 from common.sealing import Sealer, make_sealer
 from server.outbox_worker import OutboxWorker, WorkerSettings
 
-CHROMIUM = Path("/usr/bin/chromium")
-LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-               "--disable-sync", "--no-first-run"]
 SESSION = "0123456789abcdef0123456789abcdef"  # a session the relay issued (signed cookie below)
 SECRET = "notices-test-" + "k" * 32
 NOTICE = "您反映的问题（受理编号 TS2612030001）已由市交通运输局答复：公交站牌已更换。"
@@ -43,17 +40,6 @@ def live_server(state: ChannelState) -> Iterator[str]:
     yield f"http://127.0.0.1:{server.effective_port}"
     server.close()
     thread.join(timeout=5)
-
-
-@pytest.fixture
-def browser() -> Iterator[object]:
-    if not CHROMIUM.exists():
-        pytest.skip("/usr/bin/chromium is not installed (apt-get install chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=LAUNCH_ARGS)
-        yield b
-        b.close()
 
 
 def test_the_notice_appears_once_when_the_same_session_opens_the_chat(
