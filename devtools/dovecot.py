@@ -20,6 +20,8 @@ import subprocess
 import time
 from pathlib import Path
 
+from devtools.supervisor import free_port
+
 DOVECOT = "/usr/sbin/dovecot"
 IMAP_BINARY = "/usr/lib/dovecot/imap"
 SERVICE_USER = "dovecot"
@@ -100,12 +102,6 @@ def dovecot_unavailable_reason() -> str | None:
     return None
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class DovecotServer:
     """One Dovecot instance rooted in ``root``: ``start()``, ``add_user()``, ``stop()``.
 
@@ -117,7 +113,7 @@ class DovecotServer:
     def __init__(self, root: Path, users: dict[str, str], *, capabilities: str | None = None):
         self.root = root
         self.host = "127.0.0.1"
-        self.port = _free_port()
+        self.port = free_port()
         self.users = dict(users)
         # A unique greeting proves the server that answers is this instance, not a dying one.
         self.greeting = f"citizen-test-{secrets.token_hex(6)}"

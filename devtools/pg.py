@@ -15,6 +15,8 @@ import subprocess
 import time
 from pathlib import Path
 
+from devtools.supervisor import free_port
+
 
 def _bindir() -> Path | None:
     for cand in sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True):
@@ -40,19 +42,13 @@ def postgres_unavailable_reason() -> str | None:
     return None
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class PostgresServer:
     """One PostgreSQL cluster in ``root``; ``start()``, ``url(db)``, ``stop()``."""
 
     def __init__(self, root: Path):
         self.root = root
         self.data = root / "data"
-        self.port = _free_port()
+        self.port = free_port()
         self.bindir = _bindir()
         self.proc: subprocess.Popen[bytes] | None = None
 

@@ -13,6 +13,7 @@ import contextlib
 import logging
 import os
 import pwd
+import random
 import signal
 import socket
 import subprocess
@@ -32,11 +33,34 @@ RASA_PY = REPO / ".venv-rasa" / "bin" / "python"
 log = logging.getLogger(__name__)
 
 
+_LOW_PORTS = (20000, 32000)
+_given: set[int] = set()
+_given_lock = threading.Lock()
+
+
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A TCP port on 127.0.0.1 that is free now and that this process has not given out before.
+
+    The port is drawn from below the kernel's ephemeral range (32768-60999 by default), not by
+    ``bind(0)``: a port from the ephemeral range can be taken by any outgoing connection in the
+    seconds between choosing it and the server binding it (a production-stack start chooses ten
+    ports up front and takes about a minute), which made a Rasa server fail with "address
+    already in use".
+    """
+    low, high = _LOW_PORTS
+    with _given_lock:
+        for _ in range(200):
+            port = random.randrange(low, high)
+            if port in _given:
+                continue
+            with socket.socket() as s:
+                try:
+                    s.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+            _given.add(port)
+            return port
+    raise RuntimeError(f"no free TCP port between {low} and {high}")
 
 
 @dataclass
