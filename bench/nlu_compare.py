@@ -268,12 +268,15 @@ def run_worker(args: list[str], tmp: Path, log_file: Path) -> dict[str, Any]:
     """Run one worker in a fresh Python process; its JSON result."""
     out = tmp / f"result-{len(list(tmp.glob('result-*')))}.json"
     cmd = [sys.executable, "-m", "bench.nlu_compare", *args, "--result", str(out), "--tmp", str(tmp)]
+    started, load_before = time.strftime("%H:%M", time.gmtime()), os.getloadavg()[0]
     with log_file.open("a", encoding="utf-8") as fh:
         proc = subprocess.run(cmd, cwd=REPO, stdout=fh, stderr=subprocess.STDOUT,
                               env={**os.environ, "PYTHONPATH": str(REPO)})
     if proc.returncode != 0 or not out.exists():
         return {"error": f"worker {' '.join(args)} failed (rc {proc.returncode}), see {log_file}"}
-    return json.loads(out.read_text(encoding="utf-8"))
+    result: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
+    result["when"] = {"started_utc": started, "load_before": load_before, "load_after": os.getloadavg()[0]}
+    return result
 
 
 def meets(c: dict[str, Any]) -> dict[str, bool]:
@@ -309,9 +312,9 @@ def render(res: dict[str, Any]) -> str:
     lines = ["# NLU and policy comparison (`bench/nlu_compare.py`)", "",
              f"Measured {res['started']}, {res['machine']}, by `{res['command']}`; "
              f"total {res['total_s'] / 60:.1f} min. "
-             "The machine's 2 cores were shared with other work (load average about 7 during the run), so wall-clock "
-             "times are upper bounds; CPU seconds (all threads of the process) are given beside them and are the "
-             "steadier figure.", "",
+             "Wall-clock times are upper bounds when other work shares the 2 cores (the machine's load average "
+             "before and after each candidate is listed under the table); CPU seconds (all threads of the "
+             "process) are given beside them and are the steadier figure.", "",
              "Targets for the default: training ≤ 90 s, model load ≤ 15 s, RSS ≤ 800 MB after load, no loss "
              "in held-out accuracy against DIET, SMP2017 macro-F1 ≥ 0.92.", "",
              "## NLU pipelines", "",
@@ -337,6 +340,11 @@ def render(res: dict[str, Any]) -> str:
             f"{r['train_s']:.0f} ({r.get('train_cpu_s', float('nan')):.0f}) | {smp.get('train_s', float('nan')):.0f} | "
             f"{r['load_s']:.1f} ({r.get('load_cpu_s', float('nan')):.1f}) | {r['rss_mb']:.0f} | "
             f"{r['parse_ms_p50']:.1f} / {r['parse_ms_p95']:.1f} |")
+    whens = [f"{r['label']} {r['when']['started_utc']} UTC, {r['when']['load_before']:.1f} → "
+             f"{r['when']['load_after']:.1f}" for r in [*res["nlu"].values(), *res.get("policies", {}).values()]
+             if "when" in r]
+    if whens:
+        lines += ["", "Started at, machine load average (1 min) before → after: " + "; ".join(whens) + "."]
     missing = [CANDIDATES[k]["label"] for k in CANDIDATES if k not in res["nlu"]]
     if missing:
         lines += ["", "Not measured in this run (stopped before their turn): " + "; ".join(missing) + "."]
