@@ -149,7 +149,7 @@ def worker_nlu(key: str, quick: bool, tmp: Path) -> dict[str, Any]:
     import rasa.core.agent
     import rasa.model_training  # noqa: F401
 
-    from bench.nlu_data import load_examples, unseen_heldout
+    from devtools.nlu_data import load_examples, unseen_heldout
     from bench.nlu_eval import (
         HELDOUT,
         SMP_DIR,
