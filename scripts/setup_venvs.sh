@@ -8,6 +8,16 @@ cd "$(dirname "$0")/.."
 
 quiet_pip() { grep -v "Location 'file:" || true; }
 
+# pip's own lines turned into a few progress lines: "collected 40/166", then "installing".
+pip_progress() {  # name total
+  awk -v name="$1" -v total="$2" '
+    /^Collecting / { n++; if (n % 25 == 0 || n == total) { printf "setup: %s: %d/%d packages found\n", name, n, total; fflush() } next }
+    /^Installing collected packages/ { printf "setup: %s: installing %d packages (the longest step)\n", name, n; fflush(); next }
+    /^Successfully installed/ { printf "setup: %s: installed\n", name; fflush(); next }
+    /Location .file:/ || /^  / || /^Requirement already/ || /^Using cached/ || /^Downloading/ || /^Processing/ || /^Obtaining/ { next }
+    { print; fflush() }'
+}
+
 find_python310() {
   local cand
   if command -v python3.10 >/dev/null 2>&1 && python3.10 -c 'import sys; assert sys.version_info[:2] == (3, 10)' 2>/dev/null; then
@@ -32,19 +42,18 @@ make_venv() {  # name interpreter lockfile
     echo "setup: $dir is up to date"
     return 0
   fi
-  echo "setup: building $dir with $py from $lock (this takes a while the first time)"
+  echo "setup: building $dir with $py from $lock (a few minutes the first time)"
   rm -rf "$dir"
   "$py" -m venv "$dir"
   "$dir/bin/python" -m pip install -q --upgrade "pip==24.0" 2>&1 | quiet_pip
-  "$dir/bin/python" -m pip install -q -r "$lock" 2>&1 | quiet_pip
+  "$dir/bin/python" -m pip install --progress-bar off -r "$lock" 2>&1 \
+    | pip_progress "$dir" "$(grep -c '==' "$lock")"
+  [ "${PIPESTATUS[0]}" -eq 0 ] || { echo "setup: pip failed for $dir" >&2; return 1; }
   "$dir/bin/python" -m pip check
   echo "$stamp" > "$dir/.stamp"
 }
 
 want=${1:-all}
-if [ "$want" = all ] || [ "$want" = app ]; then
-  make_venv .venv-app "${APP_PYTHON:-python3}" requirements/app.txt
-fi
 if [ "$want" = all ] || [ "$want" = rasa ]; then
   if ! PY310=$(find_python310); then
     cat >&2 <<'MSG'
@@ -57,5 +66,17 @@ Install one of these, then run the command again:
 MSG
     exit 2
   fi
+fi
+app_pid=""
+if [ "$want" = app ]; then
+  make_venv .venv-app "${APP_PYTHON:-python3}" requirements/app.txt
+elif [ "$want" = all ]; then  # built beside the Rasa venv: the two installs share the 2 cores
+  make_venv .venv-app "${APP_PYTHON:-python3}" requirements/app.txt &
+  app_pid=$!
+fi
+if [ "$want" = all ] || [ "$want" = rasa ]; then
   make_venv .venv-rasa "$PY310" requirements/rasa.txt
+fi
+if [ -n "$app_pid" ]; then
+  wait "$app_pid" || { echo "setup: building .venv-app failed" >&2; exit 1; }
 fi
