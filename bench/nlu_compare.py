@@ -149,7 +149,6 @@ def worker_nlu(key: str, quick: bool, tmp: Path) -> dict[str, Any]:
     import rasa.core.agent
     import rasa.model_training  # noqa: F401
 
-    from devtools.nlu_data import load_examples, unseen_heldout
     from bench.nlu_eval import (
         HELDOUT,
         SMP_DIR,
@@ -164,6 +163,7 @@ def worker_nlu(key: str, quick: bool, tmp: Path) -> dict[str, Any]:
         write_domain,
         write_nlu,
     )
+    from devtools.nlu_data import load_examples, unseen_heldout
 
     cand = CANDIDATES[key]
     config = write_config(tmp / f"{key}.yml", cand["pipeline"])
@@ -312,6 +312,9 @@ def render(res: dict[str, Any]) -> str:
     lines = ["# NLU and policy comparison (`bench/nlu_compare.py`)", "",
              f"Measured {res['started']}, {res['machine']}, by `{res['command']}`; "
              f"total {res['total_s'] / 60:.1f} min. "
+             + "".join(f"Rows it did not run come from `{e['command']}`, started {e['started']}. "
+                       for e in res.get("earlier", []))
+             +
              "Wall-clock times are upper bounds when other work shares the 2 cores (the machine's load average "
              "before and after each candidate is listed under the table); CPU seconds (all threads of the "
              "process) are given beside them and are the steadier figure.", "",
@@ -388,6 +391,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--result", help=argparse.SUPPRESS)
     ap.add_argument("--tmp", help=argparse.SUPPRESS)
     ap.add_argument("--report-only", action="store_true", help=f"re-pick and rewrite the report from {OUT_JSON}")
+    ap.add_argument("--merge", action="store_true",
+                    help=f"keep the other candidates' rows of {OUT_JSON} (replace only the ones run now)")
     args = ap.parse_args(argv)
     os.chdir(REPO)
     if args.report_only:
@@ -408,9 +413,16 @@ def main(argv: list[str] | None = None) -> None:
     log_file.write_text("", encoding="utf-8")
     res: dict[str, Any] = {"started": started, "machine": machine_line(), "quick": args.quick, "nlu": {},
                            "policies": {}}
+    if args.merge and OUT_JSON.exists():
+        earlier = json.loads(OUT_JSON.read_text(encoding="utf-8"))
+        res["nlu"] = {k: v for k, v in earlier.get("nlu", {}).items() if k not in (args.only or CANDIDATES)}
+        res["policies"] = {} if not args.no_policies else earlier.get("policies", {})
+        res["earlier"] = [*earlier.get("earlier", []), {"command": earlier.get("command"),
+                                                       "started": earlier.get("started")}]
     flags = " --quick" if args.quick else ""
     flags += "".join(f" --only {k}" for k in args.only or [])
     flags += " --no-policies" if args.no_policies else ""
+    flags += " --merge" if args.merge else ""
     res["command"] = f"nice -n 10 .venv-rasa/bin/python -m bench.nlu_compare{flags}"
 
     def save() -> None:  # after every worker, so a run cut short still leaves its figures
