@@ -5,7 +5,10 @@ The same as ``rasa run ARGS`` (the arguments are passed through unchanged), but 
 * beyond loopback (``-i``/``--interface`` not 127.0.0.1) or with ``DEPLOY_PROFILE=production``,
   every secret the core reads must be set (``RELAY_TOKEN``, ``ACTION_SERVER_TOKEN``,
   ``TRACKER_PII_KEY``); one message names all the missing ones;
-* the HTTP API is never enabled without a token: ``--enable-api`` needs ``--auth-token``.
+* the HTTP API is never enabled without a token: ``--enable-api`` needs ``--auth-token``;
+* with ``RASA_API_TOKEN`` set (every manifest sets it) and no ``--enable-api`` given, the HTTP
+  API is turned on behind that token: the live-agent desk hands conversations back to the
+  bot through it (``server/live_agent.py``).
 
 Then it replaces itself with Rasa (``exec``), so signals and exit codes are Rasa's own.
 """
@@ -46,9 +49,18 @@ def check(args: list[str], env: dict[str, str] | None = None) -> None:
     require_secrets("Rasa core", CORE_SECRETS, _interface(args), env)
 
 
+def with_api(args: list[str], env: dict[str, str] | None = None) -> list[str]:
+    """``args`` plus the HTTP API behind ``RASA_API_TOKEN`` when that is set and the API is not asked for."""
+    env = dict(os.environ) if env is None else env
+    token = env.get("RASA_API_TOKEN", "").strip()
+    if not token or "--enable-api" in args:
+        return args
+    return [*args, "--enable-api", f"--auth-token={token}"]  # one argument: a token may start with '-'
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Check, then exec ``rasa run`` with the same arguments."""
-    args = list(sys.argv[1:] if argv is None else argv)
+    """Check, then exec ``rasa run`` with the same arguments (and the API when its token is set)."""
+    args = with_api(list(sys.argv[1:] if argv is None else argv))
     try:
         check(args)
     except (MissingSecretsError, CoreConfigError) as exc:

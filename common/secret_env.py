@@ -27,9 +27,11 @@ PROFILE_ENV = "DEPLOY_PROFILE"
 VAR_DIR = Path(__file__).resolve().parent.parent / "var"
 
 # The secrets of each deployable (the variables its code reads). Manifests set exactly these.
-APP_SERVER_SECRETS = ("STAFF_SECRET_KEY", "RELAY_TOKEN", "SENDER_HASH_SALT", "TRACKER_PII_KEY")
+# RASA_API_TOKEN: the core's HTTP API (bot.serve turns it on with this token); the app server's
+# live-agent desk hands conversations back to the bot through it.
+APP_SERVER_SECRETS = ("STAFF_SECRET_KEY", "RELAY_TOKEN", "SENDER_HASH_SALT", "TRACKER_PII_KEY", "RASA_API_TOKEN")
 ACTION_SERVER_SECRETS = ("ACTION_SERVER_TOKEN", "SENDER_HASH_SALT", "TRACKER_PII_KEY")
-CORE_SECRETS = ("RELAY_TOKEN", "ACTION_SERVER_TOKEN", "TRACKER_PII_KEY")
+CORE_SECRETS = ("RELAY_TOKEN", "ACTION_SERVER_TOKEN", "TRACKER_PII_KEY", "RASA_API_TOKEN")
 
 RELAY_TOKEN_HEADER = "X-Relay-Token"
 ACTION_TOKEN_HEADER = "X-Action-Token"

@@ -140,7 +140,8 @@ def secrets() -> dict[str, str]:
     return {"POSTGRES_PASSWORD": "pg-test-password", "REDIS_PASSWORD": REDIS_PASSWORD,
             "TRACKER_PII_KEY": fernet_key(), "RELAY_TOKEN": "relay-test-token-0123456789",
             "ACTION_SERVER_TOKEN": "action-test-token-0123456789", "STAFF_SECRET_KEY": "s" * 48,
-            "SENDER_HASH_SALT": "salt-test-0123456789", "TWILIO_AUTH_TOKEN": "", "PUBLIC_BASE_URL": ""}
+            "SENDER_HASH_SALT": "salt-test-0123456789", "RASA_API_TOKEN": "-api-test-token-0123456789",
+            "TWILIO_AUTH_TOKEN": "", "PUBLIC_BASE_URL": ""}
 
 
 def deployable(source: str, service: str, secrets: dict[str, str], local: dict[str, str]) -> tuple[
@@ -216,6 +217,11 @@ def test_each_deployable_comes_up_with_exactly_its_manifest_environment(
             res = requests.post(f"http://127.0.0.1:{port}/webhooks/webchat/webhook",
                                 json={"sender": "x", "message": "你好"}, timeout=30)
             assert res.status_code == 403
+            # the HTTP API (the live-agent desk's way back) answers only with the manifest's token
+            assert requests.get(f"http://127.0.0.1:{port}/status", timeout=30).status_code == 401
+            res = requests.get(f"http://127.0.0.1:{port}/status", params={"token": secrets["RASA_API_TOKEN"]},
+                               timeout=30)
+            assert res.status_code == 200, res.text
         if service == "actions":
             res = requests.post(f"http://127.0.0.1:{port}/webhook", json={"next_action": "action_answer_faq"},
                                 timeout=30)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from actions.serve import caller_allowed
-from bot.serve import CoreConfigError, check
+from bot.serve import CoreConfigError, check, with_api
 from common.secret_env import (
     ACTION_SERVER_SECRETS,
     APP_SERVER_SECRETS,
@@ -80,6 +80,16 @@ def test_the_core_never_enables_its_http_api_without_a_token() -> None:
         check(["--enable-api", "-i", "127.0.0.1"], {})
     check(["--enable-api", "--auth-token", "t", "-i", "127.0.0.1"], {})
     check(["-i", "127.0.0.1"], {})
+
+
+def test_the_api_token_in_the_environment_turns_the_http_api_on_behind_it_and_only_then() -> None:
+    assert with_api(["-i", "0.0.0.0"], {}) == ["-i", "0.0.0.0"]
+    assert with_api(["-i", "0.0.0.0"], {"RASA_API_TOKEN": "  "}) == ["-i", "0.0.0.0"]
+    args = with_api(["-i", "0.0.0.0"], {"RASA_API_TOKEN": "-tok"})
+    assert args == ["-i", "0.0.0.0", "--enable-api", "--auth-token=-tok"]  # one argument: '-tok' is no option
+    check(args, {n: "v" for n in CORE_SECRETS})
+    given = ["--enable-api", "--auth-token", "other"]
+    assert with_api(given, {"RASA_API_TOKEN": "tok"}) == given  # an explicit API setting is kept
 
 
 def test_the_core_beyond_loopback_needs_every_token() -> None:
