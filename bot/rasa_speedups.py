@@ -8,6 +8,14 @@ custom action (``bench/REPORT_core.md``). :func:`install` makes ``jsonschema.val
 remember the schemas it has already checked; the instance is still validated in full on
 every call and an invalid schema still raises every time, so the behaviour is unchanged.
 
+Each event in an answer of the action server is checked against every one of the ~20
+event schemas of a ``oneOf`` (exactly one must match); as every one of them fixes
+``event`` to a different constant, an event can only match the schema of its own type.
+:func:`install` first checks the answer with one validator per event type (built once);
+when that finds it valid, it is valid for Rasa's schema too, and anything else (an
+unknown event type, a malformed answer) goes to Rasa's own check, which keeps its
+verdict and its error message.
+
 Likewise every event Rasa deserialises (each stored event of a tracker read back, each
 event an action returns) looks its class up by walking all subclasses of ``Event``;
 :func:`install` remembers the classes already found (unknown names still go through
@@ -40,9 +48,10 @@ def _schema_key(cls: type, schema: Any) -> Optional[Tuple[type, str]]:
 
 
 def install() -> None:
-    """Install both shortcuts (idempotent)."""
+    """Install the shortcuts (idempotent)."""
     _cache_schema_checks()
     _cache_event_classes()
+    _check_action_results_by_event_type()
 
 
 def _cache_event_classes() -> None:
@@ -101,3 +110,75 @@ def _cache_schema_checks() -> None:
     validate._checks_cached = True  # type: ignore[attr-defined]
     jsonschema.validate = validate
     logger.debug("jsonschema.validate now checks each schema once")
+
+
+class _ActionResultChecker:
+    """Rasa's action-response schema, checked per event type (see the module doc).
+
+    Args:
+        schema: ``RemoteAction.action_response_format_spec()``.
+
+    Raises:
+        ValueError: the schema is not shaped as in Rasa 3.6 (then nothing is installed).
+    """
+
+    def __init__(self, schema: Dict[str, Any]) -> None:
+        from jsonschema.validators import validator_for
+
+        props = schema.get("properties") or {}
+        if schema.get("type") != "object" or set(props) != {"events", "responses"}:
+            raise ValueError("unexpected action response schema")
+        events, responses = props["events"], props["responses"]
+        item = events.get("items") or {}
+        if events.get("type") != "array" or set(events) != {"type", "items"} or "oneOf" not in item:
+            raise ValueError("unexpected events schema")
+        base = {k: v for k, v in item.items() if k != "oneOf"}
+        self._by_type: Dict[str, Any] = {}
+        for sub in item["oneOf"]:
+            const = ((sub.get("properties") or {}).get("event") or {}).get("const")
+            if not isinstance(const, str) or const in self._by_type:
+                raise ValueError("an event schema without its own constant type")
+            both = {"allOf": [base, sub]}
+            cls = validator_for(both)
+            cls.check_schema(both)
+            self._by_type[const] = cls(both)
+        cls = validator_for(responses)
+        cls.check_schema(responses)
+        self._responses = cls(responses)
+
+    def is_valid(self, result: Any) -> bool:
+        """True only when ``result`` is certainly valid; False means "ask Rasa's own check"."""
+        if not isinstance(result, dict):
+            return False
+        if "responses" in result and not self._responses.is_valid(result["responses"]):
+            return False
+        events = result.get("events", [])
+        if not isinstance(events, list):
+            return False
+        for event in events:
+            name = event.get("event") if isinstance(event, dict) else None
+            validator = self._by_type.get(name) if isinstance(name, str) else None
+            if validator is None or not validator.is_valid(event):
+                return False
+        return True
+
+
+def _check_action_results_by_event_type() -> None:
+    """Check action server answers per event type first (see the module doc)."""
+    from rasa.core.actions.action import RemoteAction
+
+    original = RemoteAction._validate_action_result
+    if getattr(original, "_by_event_type", False):
+        return
+    try:
+        checker = _ActionResultChecker(RemoteAction.action_response_format_spec())
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        logger.info("action results keep Rasa's full schema check (%s)", exc)
+        return
+
+    @functools.wraps(original)
+    def _validate_action_result(self: Any, result: Dict[str, Any]) -> bool:
+        return True if checker.is_valid(result) else original(self, result)
+
+    _validate_action_result._by_event_type = True  # type: ignore[attr-defined]
+    RemoteAction._validate_action_result = _validate_action_result
